@@ -1,0 +1,84 @@
+// CpMethod: one context-parallel schedule (ulysses, ring_p2p, ...) built only from
+// a Kernel, a Communicator and the LSE merge. It takes this rank's shard of
+// q, k, v (tokens given by the Sharding) plus the global mask, and produces this
+// rank's out + LSE (forward) and dq, dk, dv (backward). It never parses options,
+// times, or prints: the driver in bench/ does that.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/registry.h"
+#include "kernels/kernel.h"
+#include "masks/mask.h"
+#include "parallel/communicator.h"
+
+namespace cpb {
+
+// How the 2-D methods lay their groups on ranks.
+enum class Placement {
+  kContiguous,  // Ulysses/head groups on consecutive ranks (intra-node)
+  kStrided,     // Ulysses/head groups strided across the world
+};
+
+struct CpConfig {
+  int world = 1;             // ranks taking part
+  int ulysses_degree = 1;    // head-parallel degree (ulysses, usp, loongtrain)
+  int ring_degree = 1;       // context-parallel degree (ring, usp, loongtrain)
+  int inner_ring = 1;        // loongtrain: width W of the inner ring
+  Placement placement = Placement::kContiguous;
+  std::string sharding = "contiguous";  // name in the ShardingRegistry
+};
+
+// The whole problem as every rank sees it.
+struct CpProblem {
+  AttentionShape shape;  // global: seq_q == seq_k == S
+  const Mask* mask;      // global S x S
+  float scale;
+  CpConfig config;
+};
+
+// Tensors of this rank's shard; token r of each tensor is global token
+// local_tokens()[...] in order. Gradients are fp32.
+struct CpTensors {
+  TensorView q, k, v;        // [local tokens, H, D]
+  TensorView out;            // [local tokens, Hq, D]
+  LseView lse;               // [local tokens, Hq]
+  TensorView dout;           // backward input
+  TensorView dq, dk, dv;     // backward outputs, fp32
+};
+
+// The method's analytic communication model, per rank, for one forward and one
+// backward pass. Compared exactly with the measured bytes in tests and reports.
+struct CommVolume {
+  int64_t forward_bytes_sent = 0, forward_bytes_received = 0;
+  int64_t backward_bytes_sent = 0, backward_bytes_received = 0;
+  std::string formula;  // human-readable, as in reports/SCHEMA.md
+};
+
+class CpMethod {
+ public:
+  static constexpr const char* kRegistryNoun = "CP method";
+  virtual ~CpMethod() = default;
+
+  // Same answer on every rank (depends only on the problem and world size).
+  virtual Support supports(const CpProblem& problem) const = 0;
+  // Build sub-communicators, shard plan and work buffers. Collective.
+  virtual void setup(const CpProblem& problem, Communicator& world, Kernel& kernel) = 0;
+  // Global token ranges this rank holds, in local order. Valid after setup().
+  virtual std::vector<Range> local_tokens() const = 0;
+  virtual void forward(CpTensors& t) = 0;
+  virtual void backward(CpTensors& t) = 0;
+  virtual CommVolume expected_volume() const = 0;
+  // Seconds spent inside kernel calls during the last forward/backward (this rank).
+  virtual double compute_seconds() const = 0;
+};
+
+using CpMethodRegistry = Registry<CpMethod>;
+
+#define CPB_REGISTER_CP_METHOD(name, Type)                                          \
+  static const bool cpb_registered_cp_method_##name = ::cpb::CpMethodRegistry::instance().add( \
+      #name, [] { return std::unique_ptr<::cpb::CpMethod>(new Type()); })
+
+}  // namespace cpb
