@@ -19,9 +19,12 @@ inline std::size_t dtype_size(DType t) { return t == DType::kF32 ? 4 : 2; }
 
 inline std::string_view to_string(DType t) {
   switch (t) {
-    case DType::kF32: return "fp32";
-    case DType::kBF16: return "bf16";
-    case DType::kF16: return "fp16";
+    case DType::kF32:
+      return "fp32";
+    case DType::kBF16:
+      return "bf16";
+    case DType::kF16:
+      return "fp16";
   }
   return "?";
 }
@@ -56,18 +59,27 @@ uint16_t float_to_fp16(float f);
 // Element `i` of a buffer of dtype `t`, as float.
 inline float load_as_float(const void* base, DType t, int64_t i) {
   switch (t) {
-    case DType::kF32: return static_cast<const float*>(base)[i];
-    case DType::kBF16: return bf16_to_float(static_cast<const uint16_t*>(base)[i]);
-    case DType::kF16: return fp16_to_float(static_cast<const uint16_t*>(base)[i]);
+    case DType::kF32:
+      return static_cast<const float*>(base)[i];
+    case DType::kBF16:
+      return bf16_to_float(static_cast<const uint16_t*>(base)[i]);
+    case DType::kF16:
+      return fp16_to_float(static_cast<const uint16_t*>(base)[i]);
   }
   return 0.f;
 }
 
 inline void store_from_float(void* base, DType t, int64_t i, float v) {
   switch (t) {
-    case DType::kF32: static_cast<float*>(base)[i] = v; break;
-    case DType::kBF16: static_cast<uint16_t*>(base)[i] = float_to_bf16(v); break;
-    case DType::kF16: static_cast<uint16_t*>(base)[i] = float_to_fp16(v); break;
+    case DType::kF32:
+      static_cast<float*>(base)[i] = v;
+      break;
+    case DType::kBF16:
+      static_cast<uint16_t*>(base)[i] = float_to_bf16(v);
+      break;
+    case DType::kF16:
+      static_cast<uint16_t*>(base)[i] = float_to_fp16(v);
+      break;
   }
 }
 

@@ -36,17 +36,18 @@ template <typename E, typename... Args>
 
 // CPB_REQUIRE(cond, "format", args...): reject bad input; the message should name
 // the bad value and what is allowed.
-#define CPB_REQUIRE(cond, ...)                                                        \
-  do {                                                                                \
+#define CPB_REQUIRE(cond, ...)                                                                \
+  do {                                                                                        \
     if (!(cond)) ::cpb::detail::raise_at<::cpb::InputError>(__FILE__, __LINE__, __VA_ARGS__); \
   } while (0)
 
-#define CPB_INPUT_ERROR(...) ::cpb::detail::raise_at<::cpb::InputError>(__FILE__, __LINE__, __VA_ARGS__)
+#define CPB_INPUT_ERROR(...) \
+  ::cpb::detail::raise_at<::cpb::InputError>(__FILE__, __LINE__, __VA_ARGS__)
 
 // CPB_CHECK(cond, "format", args...): an invariant of our own code.
-#define CPB_CHECK(cond, ...)                                                            \
-  do {                                                                                  \
-    if (!(cond))                                                                        \
+#define CPB_CHECK(cond, ...)                                                                     \
+  do {                                                                                           \
+    if (!(cond))                                                                                 \
       ::cpb::detail::raise_at<::cpb::InternalError>(__FILE__, __LINE__, "check '{}' failed: {}", \
-                                                    #cond, fmt::format(__VA_ARGS__));   \
+                                                    #cond, fmt::format(__VA_ARGS__));            \
   } while (0)

@@ -42,13 +42,13 @@ struct ForwardArgs {
 struct BackwardArgs {
   TensorView q, k, v;
   const Mask* mask;
-  TensorView out;        // global (merged) output for these queries
-  TensorView dout;       // [seq_q, heads_q, head_dim]
-  LseView lse;           // global (merged) LSE for these queries
-  TensorView dq;         // fp32 [seq_q, heads_q, head_dim]
-  TensorView dk, dv;     // fp32 [seq_k, heads_kv, head_dim]
+  TensorView out;     // global (merged) output for these queries
+  TensorView dout;    // [seq_q, heads_q, head_dim]
+  LseView lse;        // global (merged) LSE for these queries
+  TensorView dq;      // fp32 [seq_q, heads_q, head_dim]
+  TensorView dk, dv;  // fp32 [seq_k, heads_kv, head_dim]
   float scale;
-  bool accumulate;       // add into dq/dk/dv instead of overwriting
+  bool accumulate;  // add into dq/dk/dv instead of overwriting
 };
 
 class Kernel {
@@ -63,7 +63,7 @@ class Kernel {
 using KernelRegistry = Registry<Kernel>;
 
 // In a kernel's .cc:  CPB_REGISTER_KERNEL(cpu_flash, CpuFlashKernel);
-#define CPB_REGISTER_KERNEL(name, Type)                                      \
+#define CPB_REGISTER_KERNEL(name, Type)                                                   \
   static const bool cpb_registered_kernel_##name = ::cpb::KernelRegistry::instance().add( \
       #name, [] { return std::unique_ptr<::cpb::Kernel>(new Type()); })
 

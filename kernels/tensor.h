@@ -22,8 +22,8 @@ struct TensorView {
   bool packed() const { return token_stride == heads * head_dim && head_stride == head_dim; }
 };
 
-inline TensorView packed_view(void* data, DType dtype, Device device, int64_t tokens,
-                              int64_t heads, int64_t head_dim) {
+inline TensorView packed_view(void* data, DType dtype, Device device, int64_t tokens, int64_t heads,
+                              int64_t head_dim) {
   return {data, dtype, device, tokens, heads, head_dim, heads * head_dim, head_dim};
 }
 

@@ -62,7 +62,8 @@ BlockMap build_block_map(const Mask& mask, int64_t block_q, int64_t block_k) {
       int64_t kj = hits[h].k_tile;
       int64_t tile_area = (q1 - q0) * (std::min((kj + 1) * block_k, mask.seq_k) - kj * block_k);
       CPB_CHECK(area <= tile_area, "overlapping slices in tile ({}, {})", qi, kj);
-      TileRef ref{static_cast<int32_t>(kj), area == tile_area ? TileState::kFull : TileState::kPartial,
+      TileRef ref{static_cast<int32_t>(kj),
+                  area == tile_area ? TileState::kFull : TileState::kPartial,
                   static_cast<int32_t>(bm.tile_slices.size()), 0};
       if (ref.state == TileState::kPartial) {
         for (size_t x = h; x < e; ++x) bm.tile_slices.push_back(hits[x].slice);
@@ -78,11 +79,13 @@ BlockMap build_block_map(const Mask& mask, int64_t block_q, int64_t block_k) {
   // comes out sorted by q-tile.
   bm.col_ptr.assign(static_cast<size_t>(bm.num_k_tiles) + 1, 0);
   for (const auto& r : bm.rows) ++bm.col_ptr[static_cast<size_t>(r.index) + 1];
-  for (size_t j = 0; j < static_cast<size_t>(bm.num_k_tiles); ++j) bm.col_ptr[j + 1] += bm.col_ptr[j];
+  for (size_t j = 0; j < static_cast<size_t>(bm.num_k_tiles); ++j)
+    bm.col_ptr[j + 1] += bm.col_ptr[j];
   bm.cols.resize(bm.rows.size());
   std::vector<int64_t> fill(bm.col_ptr.begin(), bm.col_ptr.end() - 1);
   for (int64_t qi = 0; qi < bm.num_q_tiles; ++qi)
-    for (int64_t x = bm.row_ptr[static_cast<size_t>(qi)]; x < bm.row_ptr[static_cast<size_t>(qi) + 1]; ++x) {
+    for (int64_t x = bm.row_ptr[static_cast<size_t>(qi)];
+         x < bm.row_ptr[static_cast<size_t>(qi) + 1]; ++x) {
       TileRef c = bm.rows[static_cast<size_t>(x)];
       int64_t kj = c.index;
       c.index = static_cast<int32_t>(qi);

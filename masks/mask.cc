@@ -115,8 +115,12 @@ Mask Mask::restrict(std::span<const Range> q_ranges, std::span<const Range> k_ra
         if (rect_empty(c) || slice_area(c) == 0) continue;
         // local = global - range.begin + offset; q - k shifts by the difference.
         int64_t dq = q_off - qr.begin, dk = k_off - kr.begin;
-        MaskSlice local{c.q_begin + dq, c.q_end + dq, c.k_begin + dk, c.k_end + dk,
-                        shift_bound(c.diag_lo, dq - dk), shift_bound(c.diag_hi, dq - dk)};
+        MaskSlice local{c.q_begin + dq,
+                        c.q_end + dq,
+                        c.k_begin + dk,
+                        c.k_end + dk,
+                        shift_bound(c.diag_lo, dq - dk),
+                        shift_bound(c.diag_hi, dq - dk)};
         out.slices.push_back(canonical(local));
       }
       k_off += kr.size();

@@ -4,13 +4,20 @@ namespace cpb {
 
 std::string_view to_string(CommOp op) {
   switch (op) {
-    case CommOp::kP2P: return "p2p";
-    case CommOp::kAllToAll: return "all_to_all";
-    case CommOp::kAllGather: return "all_gather";
-    case CommOp::kReduceScatter: return "reduce_scatter";
-    case CommOp::kAllReduce: return "all_reduce";
-    case CommOp::kBarrier: return "barrier";
-    case CommOp::kCount: break;
+    case CommOp::kP2P:
+      return "p2p";
+    case CommOp::kAllToAll:
+      return "all_to_all";
+    case CommOp::kAllGather:
+      return "all_gather";
+    case CommOp::kReduceScatter:
+      return "reduce_scatter";
+    case CommOp::kAllReduce:
+      return "all_reduce";
+    case CommOp::kBarrier:
+      return "barrier";
+    case CommOp::kCount:
+      break;
   }
   return "?";
 }

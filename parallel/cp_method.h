@@ -23,10 +23,10 @@ enum class Placement {
 };
 
 struct CpConfig {
-  int world = 1;             // ranks taking part
-  int ulysses_degree = 1;    // head-parallel degree (ulysses, usp, loongtrain)
-  int ring_degree = 1;       // context-parallel degree (ring, usp, loongtrain)
-  int inner_ring = 1;        // loongtrain: width W of the inner ring
+  int world = 1;           // ranks taking part
+  int ulysses_degree = 1;  // head-parallel degree (ulysses, usp, loongtrain)
+  int ring_degree = 1;     // context-parallel degree (ring, usp, loongtrain)
+  int inner_ring = 1;      // loongtrain: width W of the inner ring
   Placement placement = Placement::kContiguous;
   std::string sharding = "contiguous";  // name in the ShardingRegistry
 };
@@ -42,11 +42,11 @@ struct CpProblem {
 // Tensors of this rank's shard; token r of each tensor is global token
 // local_tokens()[...] in order. Gradients are fp32.
 struct CpTensors {
-  TensorView q, k, v;        // [local tokens, H, D]
-  TensorView out;            // [local tokens, Hq, D]
-  LseView lse;               // [local tokens, Hq]
-  TensorView dout;           // backward input
-  TensorView dq, dk, dv;     // backward outputs, fp32
+  TensorView q, k, v;     // [local tokens, H, D]
+  TensorView out;         // [local tokens, Hq, D]
+  LseView lse;            // [local tokens, Hq]
+  TensorView dout;        // backward input
+  TensorView dq, dk, dv;  // backward outputs, fp32
 };
 
 // The method's analytic communication model, per rank, for one forward and one
@@ -77,7 +77,7 @@ class CpMethod {
 
 using CpMethodRegistry = Registry<CpMethod>;
 
-#define CPB_REGISTER_CP_METHOD(name, Type)                                          \
+#define CPB_REGISTER_CP_METHOD(name, Type)                                                     \
   static const bool cpb_registered_cp_method_##name = ::cpb::CpMethodRegistry::instance().add( \
       #name, [] { return std::unique_ptr<::cpb::CpMethod>(new Type()); })
 

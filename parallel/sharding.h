@@ -24,7 +24,7 @@ class Sharding {
 
 using ShardingRegistry = Registry<Sharding>;
 
-#define CPB_REGISTER_SHARDING(name, Type)                                          \
+#define CPB_REGISTER_SHARDING(name, Type)                                                     \
   static const bool cpb_registered_sharding_##name = ::cpb::ShardingRegistry::instance().add( \
       #name, [] { return std::unique_ptr<::cpb::Sharding>(new Type()); })
 
