@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The README's test command (and .ci/run's): install what is missing, build, run
+# every test (unit, real-mpirun, end-to-end, style). GPU tests skip without a GPU.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+scripts/build.sh
+# One OpenMP thread per rank: MPI tests oversubscribe the cores already.
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+ctest --preset default -j "$(nproc)" "$@"
