@@ -73,6 +73,13 @@ class CpMethod {
   virtual CommVolume expected_volume() const = 0;
   // Seconds spent inside kernel calls during the last forward/backward (this rank).
   virtual double compute_seconds() const = 0;
+  // Measured traffic of this method's own communication, summed op by op over
+  // every communicator it uses (methods split private sub-communicators from
+  // `world` in setup() and never talk on `world` itself, so the driver's
+  // barriers and all-reduces are not counted). Counts since the last
+  // reset_comm_stats(); setup() ends with a reset. Compare with expected_volume().
+  virtual CommStats comm_stats() const = 0;
+  virtual void reset_comm_stats() = 0;
 };
 
 using CpMethodRegistry = Registry<CpMethod>;

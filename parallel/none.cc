@@ -1,0 +1,83 @@
+// none: no parallelism, the single-rank baseline every CP method is compared to.
+// The kernel runs once over the whole sequence with the whole mask. No
+// communication. Requires a world of exactly one rank.
+#include "parallel/cp_common.h"
+#include "parallel/cp_method.h"
+
+namespace cpb {
+namespace {
+
+class NoneMethod : public CpMethod {
+ public:
+  Support supports(const CpProblem& problem) const override {
+    if (problem.config.world != 1)
+      return Support::no(
+          fmt::format("method 'none' runs on exactly 1 rank, world is {}; use a CP method",
+                      problem.config.world));
+    if (!problem.mask) return Support::no("no mask given");
+    if (problem.mask->seq_q != problem.shape.seq_q || problem.mask->seq_k != problem.shape.seq_k)
+      return Support::no(fmt::format("mask is {}x{} but the problem is {}x{}", problem.mask->seq_q,
+                                     problem.mask->seq_k, problem.shape.seq_q,
+                                     problem.shape.seq_k));
+    return Support::yes();
+  }
+
+  void setup(const CpProblem& problem, Communicator& world, Kernel& kernel) override {
+    Support s = supports(problem);
+    CPB_REQUIRE(s.ok(), "{}", s.reason);
+    CPB_REQUIRE(world.size() == 1, "method 'none' needs 1 rank, communicator has {}", world.size());
+    problem_ = problem;
+    kernel_ = &kernel;
+  }
+
+  std::vector<Range> local_tokens() const override { return {{0, problem_.shape.seq_q}}; }
+
+  void forward(CpTensors& t) override {
+    clock_.reset();
+    clock_.time([&] {
+      kernel_->forward({.q = t.q,
+                        .k = t.k,
+                        .v = t.v,
+                        .mask = problem_.mask,
+                        .out = t.out,
+                        .lse = t.lse,
+                        .scale = problem_.scale});
+    });
+  }
+
+  void backward(CpTensors& t) override {
+    clock_.reset();
+    clock_.time([&] {
+      kernel_->backward({.q = t.q,
+                         .k = t.k,
+                         .v = t.v,
+                         .mask = problem_.mask,
+                         .out = t.out,
+                         .dout = t.dout,
+                         .lse = t.lse,
+                         .dq = t.dq,
+                         .dk = t.dk,
+                         .dv = t.dv,
+                         .scale = problem_.scale,
+                         .accumulate = false});
+    });
+  }
+
+  CommVolume expected_volume() const override {
+    return {.formula = "0 (single rank, no communication)"};
+  }
+  double compute_seconds() const override { return clock_.seconds(); }
+  CommStats comm_stats() const override { return {}; }
+  void reset_comm_stats() override {}
+
+ private:
+  CpProblem problem_{};
+  Kernel* kernel_ = nullptr;
+  KernelClock clock_;
+};
+
+}  // namespace
+
+CPB_REGISTER_CP_METHOD(none, NoneMethod);
+
+}  // namespace cpb
