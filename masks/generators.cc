@@ -1,0 +1,405 @@
+#include "masks/generators.h"
+
+#include <algorithm>
+#include <random>
+
+#include "common/errors.h"
+#include "masks/doclen.h"
+
+namespace cpb {
+namespace {
+
+// Grids of block_sparse are drawn block by block; beyond this many blocks per side the
+// draw and the slice list stop being cheap, so we ask for a bigger block instead.
+constexpr int64_t kMaxSparseBlocksPerSide = 4096;
+
+Range all(int64_t seq) { return {0, seq}; }
+
+void require_window(const MaskSpec& s, int64_t seq) {
+  CPB_REQUIRE(s.window >= 0 && s.window <= seq, "mask '{}': window = {} must be in [0, seq = {}]",
+              s.kind, s.window, seq);
+}
+
+void require_fraction(const char* name, double v, const MaskSpec& s) {
+  CPB_REQUIRE(v >= 0 && v <= 1, "mask '{}': {} = {} must be in [0, 1]", s.kind, name, v);
+}
+
+// Document lengths for the doclen-based kinds; the *_long kinds mix in long documents.
+std::vector<int64_t> sample_documents(const MaskSpec& s, int64_t seq, bool long_mix) {
+  DoclenHistogram h = load_doclen(s.doclen);
+  std::mt19937_64 rng(s.seed);
+  if (!long_mix) return sample_doc_lengths(h, seq, rng);
+  require_fraction("long_share", s.long_share, s);
+  return sample_long_mix(h, seq, s.long_share, rng);
+}
+
+std::vector<Range> to_ranges(const std::vector<int64_t>& lengths) {
+  std::vector<Range> out;
+  int64_t at = 0;
+  for (int64_t len : lengths) {
+    out.push_back({at, at + len});
+    at += len;
+  }
+  return out;
+}
+
+Mask empty_mask(int64_t seq) { return Mask{.seq_q = seq, .seq_k = seq, .slices = {}}; }
+
+// Keep only slices that hold at least one pair, so slice counts mean something.
+void push(Mask& m, const MaskSlice& s) {
+  if (slice_area(s) > 0) m.slices.push_back(s);
+}
+
+Mask make_full(const MaskSpec&, int64_t seq) {
+  Mask m = empty_mask(seq);
+  push(m, full_slice(all(seq), all(seq)));
+  return m;
+}
+
+Mask make_causal(const MaskSpec&, int64_t seq) {
+  Mask m = empty_mask(seq);
+  push(m, causal_slice(all(seq), all(seq)));
+  return m;
+}
+
+Mask make_sliding_window(const MaskSpec& s, int64_t seq) {
+  require_window(s, seq);
+  Mask m = empty_mask(seq);
+  push(m, window_slice(all(seq), all(seq), s.window, s.window));
+  return m;
+}
+
+Mask make_causal_sliding_window(const MaskSpec& s, int64_t seq) {
+  require_window(s, seq);
+  Mask m = empty_mask(seq);
+  push(m, window_slice(all(seq), all(seq), s.window, 0));
+  return m;
+}
+
+Mask make_documents(const MaskSpec& s, int64_t seq, bool causal, bool long_mix) {
+  Mask m = empty_mask(seq);
+  for (Range d : to_ranges(sample_documents(s, seq, long_mix)))
+    push(m, causal ? causal_slice(d, d) : full_slice(d, d));
+  return m;
+}
+
+Mask make_document(const MaskSpec& s, int64_t seq) { return make_documents(s, seq, false, false); }
+Mask make_causal_document(const MaskSpec& s, int64_t seq) {
+  return make_documents(s, seq, true, false);
+}
+Mask make_document_long(const MaskSpec& s, int64_t seq) {
+  return make_documents(s, seq, false, true);
+}
+Mask make_causal_document_long(const MaskSpec& s, int64_t seq) {
+  return make_documents(s, seq, true, true);
+}
+
+std::vector<int64_t> question_answer_lengths(const MaskSpec& s, int64_t seq) {
+  CPB_REQUIRE(s.question >= 1 && s.question < seq,
+              "mask 'shared_question': question = {} must be in [1, seq = {}) so answers remain",
+              s.question, seq);
+  int64_t rest = seq - s.question;
+  CPB_REQUIRE(s.answers >= 1 && s.answers <= rest,
+              "mask 'shared_question': answers = {} must be in [1, {}] (the {} tokens after the "
+              "question, at least one each)",
+              s.answers, rest, rest);
+  // The first rest % answers answers get one token more than the others.
+  std::vector<int64_t> out{s.question};
+  for (int64_t a = 0; a < s.answers; ++a)
+    out.push_back(rest / s.answers + (a < rest % s.answers ? 1 : 0));
+  return out;
+}
+
+Mask make_shared_question(const MaskSpec& s, int64_t seq) {
+  std::vector<Range> parts = to_ranges(question_answer_lengths(s, seq));
+  Mask m = empty_mask(seq);
+  Range question = parts[0];
+  push(m, causal_slice(question, question));
+  for (size_t a = 1; a < parts.size(); ++a) {
+    push(m, full_slice(parts[a], question));
+    push(m, causal_slice(parts[a], parts[a]));
+  }
+  return m;
+}
+
+Mask make_causal_blockwise(const MaskSpec& s, int64_t seq) {
+  std::vector<Range> docs = to_ranges(sample_documents(s, seq, false));
+  Mask m = empty_mask(seq);
+  for (Range d : docs) push(m, causal_slice(d, d));
+  // The last document also sees every earlier token in full.
+  Range last = docs.back();
+  push(m, full_slice(last, {0, last.begin}));
+  return m;
+}
+
+Mask make_prefix_lm_causal(const MaskSpec& s, int64_t seq) {
+  CPB_REQUIRE(s.prefix >= 0 && s.prefix <= seq,
+              "mask 'prefix_lm_causal': prefix = {} must be in [0, seq = {}]", s.prefix, seq);
+  Mask m = empty_mask(seq);
+  Range prefix{0, s.prefix}, rest{s.prefix, seq};
+  push(m, full_slice(prefix, prefix));
+  // Bottom-right aligned over keys [0, seq): row i sees keys j <= i, the prefix included.
+  push(m, causal_slice(rest, all(seq)));
+  return m;
+}
+
+Mask make_prefix_lm_document(const MaskSpec& s, int64_t seq) {
+  require_fraction("prefix_fraction", s.prefix_fraction, s);
+  Mask m = empty_mask(seq);
+  for (Range d : to_ranges(sample_documents(s, seq, false))) {
+    int64_t p = static_cast<int64_t>(s.prefix_fraction * double(d.size()));
+    p = std::clamp<int64_t>(p, 0, d.size());
+    Range prefix{d.begin, d.begin + p}, rest{d.begin + p, d.end};
+    push(m, full_slice(prefix, prefix));
+    push(m, causal_slice(rest, d));
+  }
+  return m;
+}
+
+Mask make_global_sliding_impl(const MaskSpec& s, int64_t seq, bool causal) {
+  CPB_REQUIRE(s.global_tokens >= 0 && s.global_tokens <= seq,
+              "mask '{}': global_tokens = {} must be in [0, seq = {}]", s.kind, s.global_tokens,
+              seq);
+  require_window(s, seq);
+  const int64_t g = s.global_tokens;
+  Range globals{0, g}, rest{g, seq};
+  Mask m = empty_mask(seq);
+  if (causal) {
+    push(m, causal_slice(globals, globals));  // a causal model's first rows: j <= i
+  } else {
+    push(m, full_slice(globals, all(seq)));  // global rows see every key
+  }
+  push(m, full_slice(rest, globals));  // every row sees the global columns
+  push(m, window_slice(rest, rest, s.window, causal ? 0 : s.window));
+  return m;
+}
+
+Mask make_global_sliding(const MaskSpec& s, int64_t seq) {
+  return make_global_sliding_impl(s, seq, false);
+}
+Mask make_causal_global_sliding(const MaskSpec& s, int64_t seq) {
+  return make_global_sliding_impl(s, seq, true);
+}
+
+Mask make_block_causal_document(const MaskSpec& s, int64_t seq) {
+  CPB_REQUIRE(s.block >= 1, "mask 'block_causal_document': block = {} must be >= 1", s.block);
+  Mask m = empty_mask(seq);
+  for (Range d : to_ranges(sample_documents(s, seq, false))) {
+    // Blocks start at the document's first token; the last one may be short.
+    for (int64_t b = d.begin; b < d.end; b += s.block) {
+      int64_t e = std::min(b + s.block, d.end);
+      push(m, full_slice({b, e}, {d.begin, e}));
+    }
+  }
+  return m;
+}
+
+Mask make_block_sparse(const MaskSpec& s, int64_t seq) {
+  CPB_REQUIRE(s.block >= 1, "mask 'block_sparse': block = {} must be >= 1", s.block);
+  CPB_REQUIRE(s.keep > 0 && s.keep <= 1, "mask 'block_sparse': keep = {} must be in (0, 1]",
+              s.keep);
+  const int64_t n = (seq + s.block - 1) / s.block;
+  CPB_REQUIRE(n <= kMaxSparseBlocksPerSide,
+              "mask 'block_sparse': block = {} gives {} blocks per side at seq = {}; at most {} "
+              "allowed, so use block >= {}",
+              s.block, n, seq, kMaxSparseBlocksPerSide,
+              (seq + kMaxSparseBlocksPerSide - 1) / kMaxSparseBlocksPerSide);
+  std::mt19937_64 rng(s.seed);
+  Mask m = empty_mask(seq);
+  auto edge = [&](int64_t b) { return std::min(b * s.block, seq); };
+  for (int64_t bi = 0; bi < n; ++bi) {
+    // One draw per off-diagonal block, row-major, whatever keep is, so the stream of
+    // draws (and so the mask) depends only on seed and grid size.
+    std::vector<bool> kept(static_cast<size_t>(n));
+    for (int64_t bj = 0; bj < n; ++bj)
+      kept[static_cast<size_t>(bj)] = bi == bj || uniform_unit(rng) < s.keep;
+    // Runs of kept blocks in this block row become one slice each.
+    for (int64_t bj = 0; bj < n;) {
+      if (!kept[static_cast<size_t>(bj)]) {
+        ++bj;
+        continue;
+      }
+      int64_t e = bj;
+      while (e < n && kept[static_cast<size_t>(e)]) ++e;
+      push(m, full_slice({edge(bi), edge(bi + 1)}, {edge(bj), edge(e)}));
+      bj = e;
+    }
+  }
+  return m;
+}
+
+MaskSpec spec_of(const std::string& kind) {
+  MaskSpec s;
+  s.kind = kind;
+  return s;
+}
+
+MaskSpec block_sparse_defaults() {
+  MaskSpec s = spec_of("block_sparse");
+  s.block = 128;
+  s.keep = 0.5;
+  return s;
+}
+
+MaskSpec with(MaskSpec s, const std::string& kind) {
+  s.kind = kind;
+  return s;
+}
+
+// Defaults shared by the document kinds: the Pile histogram (what LongCA-bench uses
+// for its distributed runs), seed 0.
+MaskSpec doc_defaults(const std::string& kind) {
+  MaskSpec s = spec_of(kind);
+  s.doclen = "pile";
+  return s;
+}
+
+std::vector<MaskKindDef> build_table() {
+  std::vector<MaskKindDef> t;
+  t.push_back({"full", "every query sees every key", {}, {}, spec_of("full"), make_full});
+  t.push_back({"causal", "j <= i (bottom-right aligned)", {}, {}, spec_of("causal"), make_causal});
+  t.push_back({"sliding_window",
+               "bidirectional window: |i - j| <= window",
+               {"window"},
+               {"window"},
+               spec_of("sliding_window"),
+               make_sliding_window});
+  t.push_back({"causal_sliding_window",
+               "causal window: 0 <= i - j <= window",
+               {"window"},
+               {"window"},
+               spec_of("causal_sliding_window"),
+               make_causal_sliding_window});
+  t.push_back({"document",
+               "varlen: full attention within each document (lengths from doclen, seed)",
+               {"doclen", "seed"},
+               {},
+               doc_defaults("document"),
+               make_document});
+  t.push_back({"causal_document",
+               "varlen: causal attention within each document",
+               {"doclen", "seed"},
+               {},
+               doc_defaults("causal_document"),
+               make_causal_document});
+  MaskSpec long_defaults = doc_defaults("document_long");
+  long_defaults.long_share = 0.6;
+  t.push_back({"document_long",
+               "document, with a long_share of tokens in long documents of 8K-30K tokens",
+               {"doclen", "long_share", "seed"},
+               {},
+               long_defaults,
+               make_document_long});
+  t.push_back({"causal_document_long",
+               "causal_document, with a long_share of tokens in long documents of 8K-30K tokens",
+               {"doclen", "long_share", "seed"},
+               {},
+               with(long_defaults, "causal_document_long"),
+               make_causal_document_long});
+  t.push_back({"shared_question",
+               "question [0, question) causal; `answers` answers each see the question in full "
+               "and are causal on themselves",
+               {"question", "answers"},
+               {"question", "answers"},
+               spec_of("shared_question"),
+               make_shared_question});
+  t.push_back({"causal_blockwise",
+               "documents causal on themselves; the last document also sees all before it",
+               {"doclen", "seed"},
+               {},
+               doc_defaults("causal_blockwise"),
+               make_causal_blockwise});
+  t.push_back({"prefix_lm_causal",
+               "prefix [0, prefix) bidirectional; later rows causal, seeing the prefix",
+               {"prefix"},
+               {"prefix"},
+               spec_of("prefix_lm_causal"),
+               make_prefix_lm_causal});
+  MaskSpec prefix_doc = doc_defaults("prefix_lm_document");
+  prefix_doc.prefix_fraction = 0.5;
+  t.push_back({"prefix_lm_document",
+               "per document: first prefix_fraction bidirectional, the rest causal",
+               {"doclen", "prefix_fraction", "seed"},
+               {},
+               prefix_doc,
+               make_prefix_lm_document});
+  t.push_back({"global_sliding",
+               "global_tokens global rows and columns plus a bidirectional |i - j| <= window",
+               {"global_tokens", "window"},
+               {"global_tokens", "window"},
+               spec_of("global_sliding"),
+               make_global_sliding});
+  t.push_back({"causal_global_sliding",
+               "causal: j <= i and (j < global_tokens or i - j <= window) (attention sinks)",
+               {"global_tokens", "window"},
+               {"global_tokens", "window"},
+               spec_of("causal_global_sliding"),
+               make_causal_global_sliding});
+  MaskSpec block_doc = doc_defaults("block_causal_document");
+  block_doc.block = 1024;
+  t.push_back({"block_causal_document",
+               "per document: query block b sees key blocks <= b in full (block tokens each)",
+               {"doclen", "block", "seed"},
+               {},
+               block_doc,
+               make_block_causal_document});
+  t.push_back({"block_sparse",
+               "random block x block tiles kept with probability keep (seeded); diagonal tiles "
+               "always kept",
+               {"block", "keep", "seed"},
+               {},
+               block_sparse_defaults(),
+               make_block_sparse});
+  return t;
+}
+
+}  // namespace
+
+const std::vector<MaskKindDef>& mask_kind_table() {
+  static const std::vector<MaskKindDef> table = build_table();
+  return table;
+}
+
+const MaskKindDef& find_mask_kind(const std::string& kind) {
+  for (const auto& def : mask_kind_table())
+    if (def.name == kind) return def;
+  std::vector<std::string> names;
+  for (const auto& def : mask_kind_table()) names.push_back(def.name);
+  CPB_INPUT_ERROR("unknown mask kind '{}'; allowed: {}", kind, fmt::join(names, ", "));
+}
+
+MaskSpec default_mask_spec(const std::string& kind) { return find_mask_kind(kind).defaults; }
+
+MaskSpec example_mask_spec(const std::string& kind, int64_t seq, uint64_t seed) {
+  CPB_REQUIRE(seq >= 1, "sequence length {} must be >= 1", seq);
+  MaskSpec s = default_mask_spec(kind);
+  const auto& params = find_mask_kind(kind).params;
+  auto uses = [&](const char* p) {
+    return std::find(params.begin(), params.end(), p) != params.end();
+  };
+  if (uses("seed")) s.seed = seed;
+  if (uses("window")) s.window = std::max<int64_t>(1, seq / 8);
+  if (uses("global_tokens")) s.global_tokens = std::max<int64_t>(1, seq / 16);
+  if (uses("prefix")) s.prefix = seq / 3;
+  if (uses("question")) {
+    CPB_REQUIRE(seq >= 2, "mask 'shared_question' needs seq >= 2, got {}", seq);
+    s.question = std::clamp<int64_t>(seq / 4, 1, seq - 1);
+    s.answers = std::min<int64_t>(3, seq - s.question);
+  }
+  if (kind == "block_sparse") s.block = std::max<int64_t>(1, (seq + 15) / 16);
+  if (kind == "block_causal_document") s.block = std::max<int64_t>(1, seq / 32);
+  s.window = std::min(s.window, seq);
+  s.global_tokens = std::min(s.global_tokens, seq);
+  return s;
+}
+
+std::vector<int64_t> document_lengths(const MaskSpec& spec, int64_t seq) {
+  CPB_REQUIRE(seq >= 1, "sequence length {} must be >= 1", seq);
+  const auto& def = find_mask_kind(spec.kind);
+  if (spec.kind == "shared_question") return question_answer_lengths(spec, seq);
+  if (std::find(def.params.begin(), def.params.end(), "doclen") == def.params.end()) return {seq};
+  bool long_mix = std::find(def.params.begin(), def.params.end(), "long_share") != def.params.end();
+  return sample_documents(spec, seq, long_mix);
+}
+
+}  // namespace cpb
