@@ -1,0 +1,155 @@
+#include "reports/report.h"
+
+namespace cpb::reports {
+
+using nlohmann::json;
+
+void to_json(json& j, const TimeStats& s) {
+  j = json{{"iterations", s.iterations},
+           {"median", s.median},
+           {"mean", s.mean},
+           {"min", s.min},
+           {"max", s.max},
+           {"p10", s.p10},
+           {"p90", s.p90},
+           {"cv", s.cv}};
+}
+
+void to_json(json& j, const Provenance& p) {
+  json hosts = json::array();
+  for (const auto& h : p.hosts) hosts.push_back({{"hostname", h.hostname}, {"ranks", h.ranks}});
+  j = json{{"tool", {{"name", p.tool_name}, {"version", p.tool_version}}},
+           {"git_commit", p.git_commit},
+           {"git_dirty", p.git_dirty ? json(*p.git_dirty) : json(nullptr)},
+           {"git_source", p.git_source},
+           {"command_line", p.command_line},
+           {"start_time_utc", p.start_time_utc},
+           {"end_time_utc", p.end_time_utc},
+           {"world_size", p.world_size},
+           {"hosts", hosts},
+           {"ranks_per_host", p.ranks_per_host},
+           {"cpu_model", p.cpu_model},
+           {"cpu_cores", p.cpu_cores},
+           {"compiler", p.compiler},
+           {"mpi_library", p.mpi_library},
+           {"communicator", p.communicator},
+           {"env", p.env}};
+}
+
+void to_json(json& j, const RankMetrics& r) {
+  json ops = json::array();
+  for (const auto& o : r.ops)
+    ops.push_back({{"op", o.op},
+                   {"calls", o.calls},
+                   {"bytes_sent", o.bytes_sent},
+                   {"bytes_received", o.bytes_received},
+                   {"wait_seconds", o.wait_seconds}});
+  j = json{{"rank", r.rank},
+           {"hostname", r.hostname},
+           {"step_seconds", r.step_seconds},
+           {"compute_seconds", r.compute_seconds},
+           {"comm_wait_seconds", r.comm_wait_seconds},
+           {"overhead_seconds", r.overhead_seconds},
+           {"bytes_sent", r.bytes_sent},
+           {"bytes_received", r.bytes_received},
+           {"expected_bytes_sent", r.expected_bytes_sent},
+           {"expected_bytes_received", r.expected_bytes_received},
+           {"ops", ops},
+           {"local_tokens", r.local_tokens},
+           {"area", r.area},
+           {"peak_rss_bytes", r.peak_rss_bytes},
+           {"peak_rss_reset", r.peak_rss_reset}};
+}
+
+void to_json(json& j, const CaseMetrics& m) {
+  j = json{{"mask_area", m.mask_area},
+           {"mask_density", m.mask_density},
+           {"flops", m.flops},
+           {"step_seconds", m.step_seconds},
+           {"tflops_total", m.tflops_total},
+           {"tflops_per_rank", m.tflops_per_rank},
+           {"tflops_per_rank_mean_time", m.tflops_per_rank_mean_time},
+           {"compute_seconds", m.compute_seconds},
+           {"comm_wait_seconds", m.comm_wait_seconds},
+           {"exposed_comm_seconds", m.exposed_comm_seconds},
+           {"overlap_efficiency", m.overlap_efficiency},
+           {"harness_overhead_seconds", m.harness_overhead_seconds},
+           {"harness_overhead_fraction", m.harness_overhead_fraction},
+           {"area_imbalance", m.area_imbalance},
+           {"time_imbalance", m.time_imbalance},
+           {"bytes_sent_max", m.bytes_sent_max},
+           {"bytes_received_max", m.bytes_received_max},
+           {"expected_bytes_sent_max", m.expected_bytes_sent_max},
+           {"expected_bytes_received_max", m.expected_bytes_received_max},
+           {"expected_volume_formula", m.expected_volume_formula},
+           {"peak_rss_bytes_max", m.peak_rss_bytes_max},
+           {"ranks", m.ranks}};
+}
+
+void to_json(json& j, const Verification& v) {
+  json tensors = json::array();
+  for (const auto& t : v.tensors)
+    tensors.push_back({{"tensor", t.tensor},
+                       {"max_abs_error", t.max_abs_error},
+                       {"max_rel_error", t.max_rel_error},
+                       {"tolerance", t.tolerance},
+                       {"passed", t.passed}});
+  j = json{{"reference", v.reference}, {"passed", v.passed}, {"atol", v.atol},
+           {"rtol", v.rtol},           {"tensors", tensors}, {"skipped_reason", v.skipped_reason}};
+}
+
+void to_json(json& j, const CaseResult& c) {
+  j = json{{"id", c.id},
+           {"params", c.params},
+           {"status", c.status},
+           {"reason", c.reason},
+           {"wall_seconds", c.wall_seconds},
+           {"metrics", c.metrics ? json(*c.metrics) : json(nullptr)},
+           {"verification", c.verification ? json(*c.verification) : json(nullptr)}};
+}
+
+json conventions() {
+  return json{
+      {"time_unit", "s"},
+      {"bytes_unit", "B"},
+      {"flops_forward", "4 * mask_area * head_dim * heads_q"},
+      {"flops_backward", "2.5 * flops_forward"},
+      {"flops_forward_backward", "3.5 * flops_forward"},
+      {"step_time", "per iteration, max over ranks of the rank's wall time (barrier before each)"},
+      {"tflops_per_rank", "flops / (median step_seconds * world_size) / 1e12"},
+      {"tflops_per_rank_mean_time",
+       "flops / (mean over ranks of the rank's median step * world_size) / 1e12 "
+       "(LongCA-bench comparable)"},
+      {"percentiles", "linear interpolation between order statistics (p at rank p*(n-1))"},
+      {"cv", "population stdev / mean"},
+      {"exposed_comm", "time blocked in communicator ops (comm_wait_seconds)"},
+      {"overlap_efficiency", "compute / (compute + exposed comm) on the slowest rank"},
+      {"memory", "peak resident set size (VmHWM) in bytes"}};
+}
+
+void to_json(json& j, const Report& r) {
+  int ok = 0, unsupported = 0, error = 0, timeout = 0, verify_failed = 0;
+  for (const auto& c : r.cases) {
+    ok += c.status == "ok";
+    unsupported += c.status == "unsupported";
+    error += c.status == "error";
+    timeout += c.status == "timeout";
+    verify_failed +=
+        c.verification && c.verification->skipped_reason.empty() && !c.verification->passed;
+  }
+  j = json{{"schema", kSchemaName},
+           {"schema_version", kSchemaVersion},
+           {"provenance", r.provenance},
+           {"conventions", conventions()},
+           {"config", r.config},
+           {"cases", r.cases},
+           {"summary",
+            {{"cases", static_cast<int>(r.cases.size())},
+             {"ok", ok},
+             {"unsupported", unsupported},
+             {"error", error},
+             {"timeout", timeout},
+             {"verification_failed", verify_failed}}}};
+}
+
+}  // namespace cpb::reports
