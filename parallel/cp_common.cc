@@ -1,6 +1,12 @@
 #include "parallel/cp_common.h"
 
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <utility>
+
 #include "common/errors.h"
+#include "kernels/lse_merge.h"
 
 namespace cpb {
 
@@ -55,6 +61,471 @@ int64_t total_tokens(const std::vector<Range>& ranges) {
   int64_t n = 0;
   for (const auto& r : ranges) n += r.size();
   return n;
+}
+
+}  // namespace cpb
+
+namespace cpb {
+
+TensorView lse_as_tensor(const LseView& l) {
+  return {l.data, DType::kF32, l.device, l.tokens, l.heads, 1, l.token_stride, 1};
+}
+LseView tensor_as_lse(const TensorView& t) {
+  CPB_CHECK(t.dtype == DType::kF32 && t.head_dim == 1 && t.head_stride == 1, "not an LSE layout");
+  return {static_cast<float*>(t.data), t.device, t.tokens, t.heads, t.token_stride};
+}
+
+void copy_rows(const TensorView& src, int64_t st0, int64_t sh0, const TensorView& dst, int64_t dt0,
+               int64_t dh0, int64_t tokens, int64_t heads, bool add) {
+  CPB_CHECK(src.head_dim == dst.head_dim, "head_dim {} vs {}", src.head_dim, dst.head_dim);
+  CPB_CHECK(st0 + tokens <= src.tokens && dt0 + tokens <= dst.tokens && sh0 + heads <= src.heads &&
+                dh0 + heads <= dst.heads,
+            "copy_rows out of bounds");
+  const int64_t d = src.head_dim;
+  const bool raw = !add && src.dtype == dst.dtype;
+  const std::size_t es = dtype_size(src.dtype);
+  for (int64_t i = 0; i < tokens; ++i) {
+    for (int64_t h = 0; h < heads; ++h) {
+      int64_t so = src.offset(st0 + i, sh0 + h), dof = dst.offset(dt0 + i, dh0 + h);
+      if (raw) {
+        std::memcpy(static_cast<std::byte*>(dst.data) + dof * es,
+                    static_cast<const std::byte*>(src.data) + so * es, d * es);
+      } else {
+        for (int64_t x = 0; x < d; ++x) {
+          float v = load_as_float(src.data, src.dtype, so + x);
+          if (add) v += load_as_float(dst.data, dst.dtype, dof + x);
+          store_from_float(dst.data, dst.dtype, dof + x, v);
+        }
+      }
+    }
+  }
+}
+
+void zero(const TensorView& t) {
+  const std::size_t es = dtype_size(t.dtype);
+  for (int64_t i = 0; i < t.tokens; ++i)
+    for (int64_t h = 0; h < t.heads; ++h)
+      std::memset(static_cast<std::byte*>(t.data) + t.offset(i, h) * es, 0, t.head_dim * es);
+}
+
+HeadSplit query_split(int64_t heads_q, int group) {
+  HeadSplit s{.count = heads_q / group, .first = {}};
+  for (int j = 0; j < group; ++j) s.first.push_back(j * s.count);
+  return s;
+}
+
+std::string kv_split_problem(int64_t heads_q, int64_t heads_kv, int group) {
+  if (heads_q % group != 0)
+    return fmt::format("Hq={} query heads are not divisible by the head-parallel degree {}",
+                       heads_q, group);
+  if (heads_kv % group != 0 && group % heads_kv != 0)
+    return fmt::format(
+        "Hkv={} KV heads can be neither split over nor replicated evenly across the head-parallel "
+        "degree {} (need Hkv % degree == 0 or degree % Hkv == 0)",
+        heads_kv, group);
+  return {};
+}
+
+HeadSplit kv_split(int64_t heads_q, int64_t heads_kv, int group) {
+  CPB_CHECK(kv_split_problem(heads_q, heads_kv, group).empty(), "bad kv split");
+  if (heads_kv % group == 0) return query_split(heads_kv, group);
+  // Replicate: member j's query heads [j*hq, (j+1)*hq) all share one KV head
+  // (hq divides the group size Hq/Hkv because group % Hkv == 0).
+  const int64_t hq = heads_q / group, per_kv = heads_q / heads_kv;
+  HeadSplit s{.count = 1, .first = {}};
+  for (int j = 0; j < group; ++j) s.first.push_back(j * hq / per_kv);
+  return s;
+}
+
+void seq_to_heads(Communicator& c, const TensorView& src, const HeadSplit& split, void* dst,
+                  HostBuffer& scratch) {
+  const int u = c.size();
+  const int64_t L = src.tokens, d = src.head_dim;
+  const std::size_t block = L * split.count * d * dtype_size(src.dtype);
+  scratch.resize(block * u);
+  for (int j = 0; j < u; ++j) {
+    TensorView blk = packed_view(static_cast<std::byte*>(scratch.data()) + j * block, src.dtype,
+                                 Device::kCpu, L, split.count, d);
+    copy_rows(src, 0, split.first[j], blk, 0, 0, L, split.count, false);
+  }
+  c.all_to_all(scratch.data(), dst, block, Device::kCpu);
+}
+
+void heads_to_seq(Communicator& c, const void* src, DType src_dtype, int64_t L, int64_t d,
+                  const HeadSplit& split, const TensorView& dst, bool add, HostBuffer& scratch) {
+  const int u = c.size();
+  const std::size_t block = L * split.count * d * dtype_size(src_dtype);
+  scratch.resize(block * u);
+  c.all_to_all(src, scratch.data(), block, Device::kCpu);
+  for (int j = 0; j < u; ++j) {
+    TensorView blk = packed_view(static_cast<std::byte*>(scratch.data()) + j * block, src_dtype,
+                                 Device::kCpu, L, split.count, d);
+    copy_rows(blk, 0, 0, dst, 0, split.first[j], L, split.count, add);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// RingAttention
+
+namespace {
+void wait(std::unique_ptr<CommRequest>& r) {
+  if (r) r->wait();
+  r.reset();
+}
+}  // namespace
+
+int RingAttention::peer(int da, int db) const {
+  const int w = s_.inner;
+  int a = ((a_ + da) % outer_ + outer_) % outer_;
+  int b = ((b_ + db) % w + w) % w;
+  return a * w + b;
+}
+
+TensorView RingAttention::kv_view(HostBuffer& b, int which, DType dt) const {
+  const std::size_t half = tokens_ * s_.heads_kv * s_.head_dim * dtype_size(dt);
+  return packed_view(static_cast<std::byte*>(b.data()) + which * half, dt, Device::kCpu, tokens_,
+                     s_.heads_kv, s_.head_dim);
+}
+
+void RingAttention::setup(Setup s) {
+  s_ = std::move(s);
+  const int r = s_.ring->size();
+  CPB_CHECK(r % s_.inner == 0, "inner ring {} does not divide ring size {}", s_.inner, r);
+  CPB_CHECK(static_cast<int>(s_.members.size()) == r, "{} member ranges for ring of {}",
+            s_.members.size(), r);
+  me_ = s_.ring->rank();
+  outer_ = r / s_.inner;
+  a_ = me_ / s_.inner;
+  b_ = me_ % s_.inner;
+  tokens_ = total_tokens(s_.members[me_]);
+  step_mask_.clear();
+  for (int o = 0; o < outer_; ++o)
+    for (int i = 0; i < s_.inner; ++i)
+      step_mask_.push_back(s_.mask->restrict(s_.members[me_], s_.members[peer(-o, -i)]));
+  const std::size_t kv_bytes = 2 * tokens_ * s_.heads_kv * s_.head_dim * dtype_size(s_.dtype);
+  for (auto& b : kv_) b.resize(kv_bytes);
+  const int64_t qn = tokens_ * s_.heads_q;
+  acc_out_.resize(qn * s_.head_dim * 4);
+  part_out_.resize(qn * s_.head_dim * dtype_size(s_.dtype));
+  acc_lse_.resize(qn * 4);
+  part_lse_.resize(qn * 4);
+  for (auto& b : dkv_) b.resize(2 * tokens_ * s_.heads_kv * s_.head_dim * 4);
+}
+
+int64_t RingAttention::forward_bytes() const {
+  const int r = s_.ring->size();
+  return int64_t(r - 1) * 2 * tokens_ * s_.heads_kv * s_.head_dim * dtype_size(s_.dtype);
+}
+
+int64_t RingAttention::backward_bytes() const {
+  const int r = s_.ring->size();
+  if (r == 1) return 0;
+  return forward_bytes() + int64_t(r) * 2 * tokens_ * s_.heads_kv * s_.head_dim * 4;
+}
+
+void RingAttention::forward(const TensorView& q, const TensorView& k, const TensorView& v,
+                            const TensorView& out, const LseView& lse, KernelClock& clock) {
+  const DType dt = s_.dtype;
+  const int64_t hq = s_.heads_q, d = s_.head_dim;
+  const std::size_t kv_bytes = kv_[0].bytes.size();
+  // kv_[0], kv_[1]: the outer block (held at inner step 0) and the next one;
+  // kv_[2], kv_[3]: inner ring double buffer.
+  int outer_cur = 0, outer_next = 1, inner_next = 2;
+  copy_rows(k, 0, 0, kv_view(kv_[outer_cur], 0, dt), 0, 0, tokens_, s_.heads_kv, false);
+  copy_rows(v, 0, 0, kv_view(kv_[outer_cur], 1, dt), 0, 0, tokens_, s_.heads_kv, false);
+  TensorView acc = packed_view(acc_out_.data(), DType::kF32, Device::kCpu, tokens_, hq, d);
+  LseView acc_lse{acc_lse_.f32(), Device::kCpu, tokens_, hq, hq};
+  TensorView part = packed_view(part_out_.data(), dt, Device::kCpu, tokens_, hq, d);
+  LseView part_lse{part_lse_.f32(), Device::kCpu, tokens_, hq, hq};
+  zero(acc);
+  std::fill(acc_lse.data, acc_lse.data + tokens_ * hq, -std::numeric_limits<float>::infinity());
+
+  for (int o = 0; o < outer_; ++o) {
+    std::unique_ptr<CommRequest> outer_req;
+    if (o < outer_ - 1) {
+      P2POp ops[] = {{P2POp::kSend, peer(1, 0), kv_[outer_cur].data(), kv_bytes},
+                     {P2POp::kRecv, peer(-1, 0), kv_[outer_next].data(), kv_bytes}};
+      outer_req = s_.ring->start_p2p(ops);
+    }
+    int cur = outer_cur;
+    for (int i = 0; i < s_.inner; ++i) {
+      std::unique_ptr<CommRequest> inner_req;
+      if (i < s_.inner - 1) {
+        P2POp ops[] = {{P2POp::kSend, peer(0, 1), kv_[cur].data(), kv_bytes},
+                       {P2POp::kRecv, peer(0, -1), kv_[inner_next].data(), kv_bytes}};
+        inner_req = s_.ring->start_p2p(ops);
+      }
+      const Mask& m = step_mask_[o * s_.inner + i];
+      if (!m.slices.empty()) {  // EMPTY step: no kernel call, the block still moves on
+        clock.time([&] {
+          s_.kernel->forward({.q = q,
+                              .k = kv_view(kv_[cur], 0, dt),
+                              .v = kv_view(kv_[cur], 1, dt),
+                              .mask = &m,
+                              .out = part,
+                              .lse = part_lse,
+                              .scale = s_.scale});
+        });
+        lse_merge_into(acc, acc_lse, part, part_lse);
+      }
+      if (inner_req) {
+        wait(inner_req);
+        // The block just received becomes current; the old inner buffer is free
+        // (never the outer buffer, which may still be in flight outward).
+        int freed = cur == outer_cur ? (inner_next == 2 ? 3 : 2) : cur;
+        cur = inner_next;
+        inner_next = freed;
+      }
+    }
+    if (outer_req) {
+      wait(outer_req);
+      std::swap(outer_cur, outer_next);
+    }
+  }
+  copy_rows(acc, 0, 0, out, 0, 0, tokens_, hq, false);
+  copy_rows(lse_as_tensor(acc_lse), 0, 0, lse_as_tensor(lse), 0, 0, tokens_, hq, false);
+}
+
+void RingAttention::backward(const TensorView& q, const TensorView& k, const TensorView& v,
+                             const TensorView& out, const TensorView& dout, const LseView& lse,
+                             const TensorView& dq, const TensorView& dk, const TensorView& dv,
+                             KernelClock& clock) {
+  const DType dt = s_.dtype;
+  const int r = s_.ring->size();
+  const std::size_t kv_bytes = kv_[0].bytes.size();
+  const std::size_t dkv_bytes = dkv_[0].bytes.size();
+  int outer_cur = 0, outer_next = 1, inner_next = 2;
+  copy_rows(k, 0, 0, kv_view(kv_[outer_cur], 0, dt), 0, 0, tokens_, s_.heads_kv, false);
+  copy_rows(v, 0, 0, kv_view(kv_[outer_cur], 1, dt), 0, 0, tokens_, s_.heads_kv, false);
+  zero(dq);
+  // dkv_[tmp]: this step's contribution, then the block's running sum, sent on;
+  // dkv_[send]: in flight; dkv_[recv]: arriving from the block's previous holder.
+  int tmp = 0, send = 1, recv = 2;
+  std::unique_ptr<CommRequest> dkv_req;
+
+  for (int o = 0; o < outer_; ++o) {
+    std::unique_ptr<CommRequest> outer_req;
+    if (o < outer_ - 1) {
+      P2POp ops[] = {{P2POp::kSend, peer(1, 0), kv_[outer_cur].data(), kv_bytes},
+                     {P2POp::kRecv, peer(-1, 0), kv_[outer_next].data(), kv_bytes}};
+      outer_req = s_.ring->start_p2p(ops);
+    }
+    int cur = outer_cur;
+    for (int i = 0; i < s_.inner; ++i) {
+      const int t = o * s_.inner + i;
+      std::unique_ptr<CommRequest> inner_req;
+      if (i < s_.inner - 1) {
+        P2POp ops[] = {{P2POp::kSend, peer(0, 1), kv_[cur].data(), kv_bytes},
+                       {P2POp::kRecv, peer(0, -1), kv_[inner_next].data(), kv_bytes}};
+        inner_req = s_.ring->start_p2p(ops);
+      }
+      std::memset(dkv_[tmp].data(), 0, dkv_bytes);
+      const Mask& m = step_mask_[t];
+      if (!m.slices.empty()) {
+        clock.time([&] {
+          s_.kernel->backward({.q = q,
+                               .k = kv_view(kv_[cur], 0, dt),
+                               .v = kv_view(kv_[cur], 1, dt),
+                               .mask = &m,
+                               .out = out,
+                               .dout = dout,
+                               .lse = lse,
+                               .dq = dq,
+                               .dk = kv_view(dkv_[tmp], 0, DType::kF32),
+                               .dv = kv_view(dkv_[tmp], 1, DType::kF32),
+                               .scale = s_.scale,
+                               .accumulate = true});
+        });
+      }
+      if (t > 0) {  // add what earlier holders of this block accumulated
+        wait(dkv_req);
+        float* acc = dkv_[tmp].f32();
+        const float* in = dkv_[recv].f32();
+        for (std::size_t x = 0; x < dkv_bytes / 4; ++x) acc[x] += in[x];
+      }
+      std::swap(tmp, send);  // the old send buffer is free: its request was waited
+      if (r > 1) {
+        // Next holder of this block: one hop round the inner ring, or at the end
+        // of an inner round one hop diagonally (next outer ring, next position);
+        // after the last step that hop is the block's home.
+        const bool round_end = i == s_.inner - 1;
+        P2POp ops[] = {
+            {P2POp::kSend, round_end ? peer(1, 1) : peer(0, 1), dkv_[send].data(), dkv_bytes},
+            {P2POp::kRecv, round_end ? peer(-1, -1) : peer(0, -1), dkv_[recv].data(), dkv_bytes}};
+        dkv_req = s_.ring->start_p2p(ops);
+      } else {
+        std::swap(send, recv);
+      }
+      if (inner_req) {
+        wait(inner_req);
+        int freed = cur == outer_cur ? (inner_next == 2 ? 3 : 2) : cur;
+        cur = inner_next;
+        inner_next = freed;
+      }
+    }
+    if (outer_req) {
+      wait(outer_req);
+      std::swap(outer_cur, outer_next);
+    }
+  }
+  wait(dkv_req);
+  copy_rows(kv_view(dkv_[recv], 0, DType::kF32), 0, 0, dk, 0, 0, tokens_, s_.heads_kv, false);
+  copy_rows(kv_view(dkv_[recv], 1, DType::kF32), 0, 0, dv, 0, 0, tokens_, s_.heads_kv, false);
+}
+
+}  // namespace cpb
+
+namespace cpb {
+
+Support HybridCpMethod::supports(const CpProblem& problem) const {
+  HybridLayout lay;
+  Support s = layout(problem.config, &lay);
+  if (!s.ok()) return s;
+  const int world = problem.config.world;
+  if (lay.heads < 1 || lay.ring < 1 || lay.heads * lay.ring != world)
+    return Support::no(
+        fmt::format("head-parallel degree {} x ring degree {} = {} is not the world size {}",
+                    lay.heads, lay.ring, lay.heads * lay.ring, world));
+  if (lay.inner < 1 || lay.ring % lay.inner != 0)
+    return Support::no(
+        fmt::format("inner ring width {} does not divide the ring degree {}", lay.inner, lay.ring));
+  s = check_common(problem, world);
+  if (!s.ok()) return s;
+  std::string why = kv_split_problem(problem.shape.heads_q, problem.shape.heads_kv, lay.heads);
+  if (!why.empty()) return Support::no(why);
+  return Support::yes();
+}
+
+void HybridCpMethod::setup(const CpProblem& problem, Communicator& world, Kernel& kernel) {
+  Support s = supports(problem);
+  CPB_REQUIRE(s.ok(), "{}", s.reason);
+  CPB_REQUIRE(world.size() == problem.config.world, "config says {} ranks, communicator has {}",
+              problem.config.world, world.size());
+  problem_ = problem;
+  layout(problem.config, &lay_);
+  const int U = lay_.heads, R = lay_.ring, w = world.rank();
+  const int u = lay_.placement == Placement::kContiguous ? w % U : w / R;
+  const int g = lay_.placement == Placement::kContiguous ? w / U : w % R;
+  comms_ = CommGroup{};
+  heads_comm_ = &comms_.add(world.split(g, u));
+  ring_comm_ = &comms_.add(world.split(u, g));
+  CPB_CHECK(heads_comm_->size() == U && heads_comm_->rank() == u, "head group");
+  CPB_CHECK(ring_comm_->size() == R && ring_comm_->rank() == g, "ring group");
+
+  const ShardPlan plan = make_plan(problem, world.size());
+  local_ = plan[g * U + u];
+  L_ = total_tokens(local_);
+  std::vector<std::vector<Range>> members(R);
+  for (int gg = 0; gg < R; ++gg)
+    for (int uu = 0; uu < U; ++uu) {
+      const auto& sh = plan[gg * U + uu];
+      CPB_CHECK(total_tokens(sh) == L_, "shards of unequal size");
+      members[gg].insert(members[gg].end(), sh.begin(), sh.end());
+    }
+
+  const AttentionShape& sh = problem.shape;
+  qsplit_ = query_split(sh.heads_q, U);
+  kvsplit_ = kv_split(sh.heads_q, sh.heads_kv, U);
+  ring_.setup({.ring = ring_comm_,
+               .inner = lay_.inner,
+               .mask = problem.mask,
+               .members = std::move(members),
+               .kernel = &kernel,
+               .scale = problem.scale,
+               .heads_q = qsplit_.count,
+               .heads_kv = kvsplit_.count,
+               .head_dim = sh.head_dim,
+               .dtype = sh.dtype});
+  if (U > 1) {
+    const int64_t n = U * L_, d = sh.head_dim, es = dtype_size(sh.dtype);
+    qh_.resize(n * qsplit_.count * d * es);
+    outh_.resize(n * qsplit_.count * d * es);
+    douth_.resize(n * qsplit_.count * d * es);
+    lseh_.resize(n * qsplit_.count * 4);
+    dqh_.resize(n * qsplit_.count * d * 4);
+    kh_.resize(n * kvsplit_.count * d * es);
+    vh_.resize(n * kvsplit_.count * d * es);
+    dkh_.resize(n * kvsplit_.count * d * 4);
+    dvh_.resize(n * kvsplit_.count * d * 4);
+  }
+  have_forward_ = false;
+  comms_.reset_stats();
+}
+
+void HybridCpMethod::forward(CpTensors& t) {
+  clock_.reset();
+  const AttentionShape& sh = problem_.shape;
+  if (lay_.heads == 1) {
+    ring_.forward(t.q, t.k, t.v, t.out, t.lse, clock_);
+    return;
+  }
+  const int64_t n = lay_.heads * L_, d = sh.head_dim, hq = qsplit_.count, hk = kvsplit_.count;
+  seq_to_heads(*heads_comm_, t.q, qsplit_, qh_.data(), scratch_);
+  seq_to_heads(*heads_comm_, t.k, kvsplit_, kh_.data(), scratch_);
+  seq_to_heads(*heads_comm_, t.v, kvsplit_, vh_.data(), scratch_);
+  TensorView outh = packed_view(outh_.data(), sh.dtype, Device::kCpu, n, hq, d);
+  LseView lseh{lseh_.f32(), Device::kCpu, n, hq, hq};
+  ring_.forward(packed_view(qh_.data(), sh.dtype, Device::kCpu, n, hq, d),
+                packed_view(kh_.data(), sh.dtype, Device::kCpu, n, hk, d),
+                packed_view(vh_.data(), sh.dtype, Device::kCpu, n, hk, d), outh, lseh, clock_);
+  heads_to_seq(*heads_comm_, outh_.data(), sh.dtype, L_, d, qsplit_, t.out, false, scratch_);
+  heads_to_seq(*heads_comm_, lseh_.data(), DType::kF32, L_, 1, qsplit_, lse_as_tensor(t.lse), false,
+               scratch_);
+  have_forward_ = true;
+}
+
+void HybridCpMethod::backward(CpTensors& t) {
+  clock_.reset();
+  const AttentionShape& sh = problem_.shape;
+  if (lay_.heads == 1) {
+    ring_.backward(t.q, t.k, t.v, t.out, t.dout, t.lse, t.dq, t.dk, t.dv, clock_);
+    return;
+  }
+  CPB_CHECK(have_forward_, "backward() needs the head-layout activations of a forward() first");
+  const int64_t n = lay_.heads * L_, d = sh.head_dim, hq = qsplit_.count, hk = kvsplit_.count;
+  seq_to_heads(*heads_comm_, t.dout, qsplit_, douth_.data(), scratch_);
+  auto f32 = [&](HostBuffer& b, int64_t h) {
+    return packed_view(b.data(), DType::kF32, Device::kCpu, n, h, d);
+  };
+  ring_.backward(packed_view(qh_.data(), sh.dtype, Device::kCpu, n, hq, d),
+                 packed_view(kh_.data(), sh.dtype, Device::kCpu, n, hk, d),
+                 packed_view(vh_.data(), sh.dtype, Device::kCpu, n, hk, d),
+                 packed_view(outh_.data(), sh.dtype, Device::kCpu, n, hq, d),
+                 packed_view(douth_.data(), sh.dtype, Device::kCpu, n, hq, d),
+                 LseView{lseh_.f32(), Device::kCpu, n, hq, hq}, f32(dqh_, hq), f32(dkh_, hk),
+                 f32(dvh_, hk), clock_);
+  heads_to_seq(*heads_comm_, dqh_.data(), DType::kF32, L_, d, qsplit_, t.dq, false, scratch_);
+  // Replicated KV heads: several members hold partial gradients of one KV head.
+  const bool replicated = sh.heads_kv % lay_.heads != 0;
+  if (replicated) {
+    zero(t.dk);
+    zero(t.dv);
+  }
+  heads_to_seq(*heads_comm_, dkh_.data(), DType::kF32, L_, d, kvsplit_, t.dk, replicated, scratch_);
+  heads_to_seq(*heads_comm_, dvh_.data(), DType::kF32, L_, d, kvsplit_, t.dv, replicated, scratch_);
+}
+
+CommVolume HybridCpMethod::expected_volume() const {
+  const AttentionShape& sh = problem_.shape;
+  const int64_t U = lay_.heads, R = lay_.ring, L = L_, d = sh.head_dim;
+  const int64_t hq = qsplit_.count, hk = kvsplit_.count, es = dtype_size(sh.dtype);
+  const int64_t a2a_fwd = (U - 1) * L * ((2 * hq + 2 * hk) * d * es + hq * 4);
+  const int64_t a2a_bwd = (U - 1) * L * (hq * d * es + hq * d * 4 + 2 * hk * d * 4);
+  const int64_t fwd = a2a_fwd + ring_.forward_bytes();
+  const int64_t bwd = a2a_bwd + ring_.backward_bytes();
+  return {.forward_bytes_sent = fwd,
+          .forward_bytes_received = fwd,
+          .backward_bytes_sent = bwd,
+          .backward_bytes_received = bwd,
+          .formula = fmt::format(
+              "per rank, sent = received; U={} head-parallel, R={} ring (inner W={}), L=S/P={} "
+              "tokens, hq=Hq/U={}, hk={} KV heads per rank{}, D={}, es={} bytes; "
+              "fwd = (U-1)*L*((2*hq+2*hk)*D*es + 4*hq) [all-to-all q,k,v,out,lse] "
+              "+ (R-1)*2*U*L*hk*D*es [ring K,V]; "
+              "bwd = (U-1)*L*(hq*D*es + 4*hq*D + 8*hk*D) [all-to-all dout,dq,dk,dv] "
+              "+ (R-1)*2*U*L*hk*D*es [ring K,V] + (R>1 ? R*8*U*L*hk*D : 0) [ring fp32 dK,dV "
+              "accumulators, R hops home]",
+              U, R, lay_.inner, L, hq, hk, sh.heads_kv % U != 0 ? " (replicated)" : "", d, es)};
 }
 
 }  // namespace cpb
