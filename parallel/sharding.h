@@ -24,6 +24,21 @@ class Sharding {
 
 using ShardingRegistry = Registry<Sharding>;
 
+// Rows' visible pairs per shard: shard s's share of the attention work, summed
+// over its tokens as queries against all keys (exact, from the mask slices).
+std::vector<int64_t> shard_areas(const Mask& mask, const ShardPlan& plan);
+
+// max / mean of per-shard values (1 = perfectly balanced; 1 when all are zero).
+double imbalance(const std::vector<int64_t>& values);
+
+// Empty when `plan` has `shards` shards of equal token count covering [0, seq)
+// exactly once with non-empty ranges; else what is wrong. For tests and checks.
+std::string plan_error(const ShardPlan& plan, int64_t seq, int shards);
+
+// Shorthand: create `name` from the registry, check it can split the mask, plan.
+// Throws InputError with the sharding's reason when it cannot.
+ShardPlan make_shard_plan(const std::string& name, const Mask& mask, int shards);
+
 #define CPB_REGISTER_SHARDING(name, Type)                                                     \
   static const bool cpb_registered_sharding_##name = ::cpb::ShardingRegistry::instance().add( \
       #name, [] { return std::unique_ptr<::cpb::Sharding>(new Type()); })
