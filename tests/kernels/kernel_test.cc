@@ -15,6 +15,8 @@
 
 #include "kernels/kernel.h"
 #include "kernels/lse_merge.h"
+#include "masks/generators.h"
+#include "masks/mask_spec.h"
 #include "tests/kernels/kernel_test_util.h"
 
 namespace cpb::test {
@@ -198,9 +200,11 @@ TEST_P(KernelVsReference, ForwardAndBackward) {
   expect_lse(got.lse, ref.lse, c.shape.sq, c.shape.hq);
   for (int64_t t = 0; t < c.shape.sq; ++t)
     for (int64_t h = 0; h < c.shape.hq; ++h)
-      if (ref.lse.at(t, h) == kNegInf)
-        for (int64_t i = 0; i < c.shape.d; ++i)
+      if (ref.lse.at(t, h) == kNegInf) {
+        for (int64_t i = 0; i < c.shape.d; ++i) {
           ASSERT_EQ(got.out.get(t, h, i), 0.f) << "empty row " << t << " must output 0";
+        }
+      }
 
   // Backward from the same (reference) out and LSE, as a ring step would get.
   std::copy(ref.out.bytes.begin(), ref.out.bytes.end(), got.out.bytes.begin());
@@ -234,6 +238,44 @@ INSTANTIATE_TEST_SUITE_P(Registry, KernelVsReference,
                          testing::Combine(testing::ValuesIn(kernels_under_test()),
                                           testing::ValuesIn(cases())),
                          case_name);
+
+// Every generator kind (masks/mask_spec.h) through make_mask, as the driver
+// builds them: the slice-built cases above pin edge cases, these pin coverage.
+class KernelOnMaskKinds : public testing::TestWithParam<std::tuple<std::string, std::string>> {};
+
+TEST_P(KernelOnMaskKinds, MatchesReference) {
+  const auto& [kernel_name, kind] = GetParam();
+  const Shape shape{.sq = 193, .sk = 193, .hq = 4, .hkv = 1, .d = 64};
+  auto kernel = KernelRegistry::instance().create(kernel_name);
+  auto reference = KernelRegistry::instance().create("cpu_reference");
+  Problem got(shape, 17), ref(shape, 17);
+  if (Support s = kernel->supports(got.attention_shape()); !s.ok()) GTEST_SKIP() << s.reason;
+  const Mask mask = make_mask(example_mask_spec(kind, shape.sq, /*seed=*/5), shape.sq);
+  reference->forward(ref.forward_args(mask));
+  kernel->forward(got.forward_args(mask));
+  expect_close(diff(got.out, ref.out), out_tol(shape.dtype), "out");
+  expect_lse(got.lse, ref.lse, shape.sq, shape.hq);
+  reference->backward(ref.backward_args(mask, false));
+  std::copy(ref.out.bytes.begin(), ref.out.bytes.end(), got.out.bytes.begin());
+  std::copy(ref.lse.data.begin(), ref.lse.data.end(), got.lse.data.begin());
+  kernel->backward(got.backward_args(mask, false));
+  expect_close(diff(got.dq, ref.dq), kGradTol, "dq");
+  expect_close(diff(got.dk, ref.dk), kGradTol, "dk");
+  expect_close(diff(got.dv, ref.dv), kGradTol, "dv");
+}
+
+std::vector<std::string> kind_names() {
+  std::vector<std::string> names;
+  for (const MaskKindInfo& k : mask_kinds()) names.push_back(k.name);
+  return names;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Registry, KernelOnMaskKinds,
+    testing::Combine(testing::ValuesIn(kernels_under_test()), testing::ValuesIn(kind_names())),
+    [](const testing::TestParamInfo<std::tuple<std::string, std::string>>& info) {
+      return std::get<0>(info.param) + "_" + std::get<1>(info.param);
+    });
 
 // Ring CP relies on these two: forward over two key halves merged by LSE equals
 // one call; backward over two key halves with the global out/LSE, dQ
