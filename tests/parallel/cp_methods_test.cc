@@ -1,0 +1,441 @@
+// Every CP method against a single-rank cpu_reference run, under real mpirun:
+// each rank runs the method on its shard, the outputs (out, lse, dq, dk, dv) are
+// gathered to rank 0 in global token order and compared within the dtype's
+// tolerance; every rank checks that its measured bytes equal expected_volume()
+// exactly. Only EXPECT (never ASSERT) inside a case, so no rank leaves a
+// collective early. Sizes are tiny: P = 8 runs oversubscribed on 2 cores.
+#include <gtest/gtest.h>
+#include <mpi.h>
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "masks/generators.h"
+#include "masks/mask_spec.h"
+#include "parallel/cp_method.h"
+#include "parallel/mpi_communicator.h"
+
+namespace cpb {
+namespace {
+
+struct Case {
+  std::string method;
+  CpConfig config;  // world filled in by run_case
+  std::string mask_kind = "causal";
+  int64_t seq = 96, heads_q = 8, heads_kv = 2, head_dim = 16;
+  DType dtype = DType::kF32;
+
+  std::string name() const {
+    return fmt::format("{} U={} R={} W={} {} sharding={} mask={} S={} Hq={} Hkv={} D={} {}", method,
+                       config.ulysses_degree, config.ring_degree, config.inner_ring,
+                       config.placement == Placement::kContiguous ? "contiguous" : "strided",
+                       config.sharding, mask_kind, seq, heads_q, heads_kv, head_dim,
+                       to_string(dtype));
+  }
+};
+
+// Host tensor in a storage dtype, packed THD.
+struct HostTensor {
+  std::vector<std::byte> bytes;
+  TensorView view;
+  HostTensor(int64_t tokens, int64_t heads, int64_t d, DType dt)
+      : bytes(tokens * heads * d * dtype_size(dt)),
+        view(packed_view(bytes.data(), dt, Device::kCpu, tokens, heads, d)) {}
+  float get(int64_t i) const { return load_as_float(view.data, view.dtype, i); }
+};
+
+struct Lse {
+  std::vector<float> data;
+  LseView view;
+  Lse(int64_t tokens, int64_t heads)
+      : data(tokens * heads, std::numeric_limits<float>::quiet_NaN()),
+        view{data.data(), Device::kCpu, tokens, heads, heads} {}
+};
+
+void fill(HostTensor& t, uint32_t seed, float lo, float hi) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  for (int64_t i = 0; i < t.view.numel(); ++i)
+    store_from_float(t.view.data, t.view.dtype, i, dist(rng));
+}
+
+// Rows of `global` at the tokens `ranges` (in order) -> packed local tensor.
+void take_rows(const HostTensor& global, const std::vector<Range>& ranges, HostTensor& local) {
+  const std::size_t row = global.view.heads * global.view.head_dim * dtype_size(global.view.dtype);
+  int64_t r = 0;
+  for (const Range& g : ranges)
+    for (int64_t t = g.begin; t < g.end; ++t, ++r)
+      std::memcpy(local.bytes.data() + r * row, global.bytes.data() + t * row, row);
+}
+
+Communicator& world() {
+  static MpiCommunicator comm(MPI_COMM_WORLD, false);
+  return comm;
+}
+
+std::unique_ptr<Kernel> method_kernel(const AttentionShape& shape) {
+  // The fast host kernel where it runs the case; the oracle otherwise.
+  if (KernelRegistry::instance().contains("cpu_flash")) {
+    auto k = KernelRegistry::instance().create("cpu_flash");
+    if (k->supports(shape).ok()) return k;
+  }
+  return KernelRegistry::instance().create("cpu_reference");
+}
+
+// Same value on every rank? (all-gather of a hash)
+bool same_everywhere(const std::string& s) {
+  const uint64_t h = std::hash<std::string>{}(s);
+  std::vector<uint64_t> all(world().size());
+  world().all_gather(&h, all.data(), sizeof h, Device::kCpu);
+  for (uint64_t x : all)
+    if (x != h) return false;
+  return true;
+}
+
+struct Tolerance {
+  float atol, rtol;
+};
+Tolerance tolerance(DType dt) {
+  return dt == DType::kF32 ? Tolerance{2e-4f, 2e-4f} : Tolerance{3e-2f, 3e-2f};
+}
+
+// Compares `got` with `ref` elementwise (atol + rtol * |ref|); -inf must match.
+void compare(const char* what, const std::vector<float>& got, const std::vector<float>& ref,
+             Tolerance tol, const std::string& name) {
+  ASSERT_EQ(got.size(), ref.size());
+  int bad = 0;
+  double max_err = 0;
+  for (std::size_t i = 0; i < ref.size(); ++i) {
+    const float r = ref[i], g = got[i];
+    bool ok;
+    if (std::isinf(r)) {
+      ok = g == r;
+    } else {
+      ok = std::isfinite(g) && std::fabs(g - r) <= tol.atol + tol.rtol * std::fabs(r);
+      if (std::isfinite(g)) max_err = std::max<double>(max_err, std::fabs(g - r));
+    }
+    if (!ok && bad++ < 3)
+      ADD_FAILURE() << name << ": " << what << "[" << i << "] = " << g << ", reference " << r;
+  }
+  EXPECT_EQ(bad, 0) << name << ": " << what << " has " << bad << " bad elements, max abs err "
+                    << max_err;
+}
+
+std::vector<float> as_floats(const TensorView& v) {
+  std::vector<float> out(v.numel());
+  for (int64_t i = 0; i < v.numel(); ++i) out[i] = load_as_float(v.data, v.dtype, i);
+  return out;
+}
+
+// Runs one case on every rank. Returns the agreed support reason ("" = ran).
+std::string run_case(Case c) {
+  const int P = world().size();
+  c.config.world = P;
+  const std::string name = c.name();
+  SCOPED_TRACE(name);
+  const Mask mask = make_mask(example_mask_spec(c.mask_kind, c.seq, 7), c.seq);
+  const AttentionShape shape{.seq_q = c.seq,
+                             .seq_k = c.seq,
+                             .heads_q = c.heads_q,
+                             .heads_kv = c.heads_kv,
+                             .head_dim = c.head_dim,
+                             .dtype = c.dtype,
+                             .device = Device::kCpu};
+  const CpProblem problem{.shape = shape,
+                          .mask = &mask,
+                          .scale = 1.f / std::sqrt(static_cast<float>(c.head_dim)),
+                          .config = c.config};
+  auto method = CpMethodRegistry::instance().create(c.method);
+  const Support support = method->supports(problem);
+  EXPECT_TRUE(same_everywhere(support.reason)) << name << ": ranks disagree on support";
+  if (!support.ok()) return support.reason;
+
+  const int64_t S = c.seq, hq = c.heads_q, hk = c.heads_kv, d = c.head_dim;
+  HostTensor q(S, hq, d, c.dtype), k(S, hk, d, c.dtype), v(S, hk, d, c.dtype),
+      dout(S, hq, d, c.dtype);
+  fill(q, 1, -1.5f, 1.5f);
+  fill(k, 2, -1.5f, 1.5f);
+  fill(v, 3, -1.f, 1.f);
+  fill(dout, 4, -1.f, 1.f);
+
+  auto kernel = method_kernel(shape);
+  method->setup(problem, world(), *kernel);
+  const std::vector<Range> mine = method->local_tokens();
+  int64_t L = 0;
+  for (const Range& r : mine) L += r.size();
+  EXPECT_EQ(L * P, S) << name;
+
+  HostTensor lq(L, hq, d, c.dtype), lk(L, hk, d, c.dtype), lv(L, hk, d, c.dtype),
+      ldout(L, hq, d, c.dtype), lout(L, hq, d, c.dtype), ldq(L, hq, d, DType::kF32),
+      ldk(L, hk, d, DType::kF32), ldv(L, hk, d, DType::kF32);
+  Lse llse(L, hq);
+  take_rows(q, mine, lq);
+  take_rows(k, mine, lk);
+  take_rows(v, mine, lv);
+  take_rows(dout, mine, ldout);
+  CpTensors t{.q = lq.view,
+              .k = lk.view,
+              .v = lv.view,
+              .out = lout.view,
+              .lse = llse.view,
+              .dout = ldout.view,
+              .dq = ldq.view,
+              .dk = ldk.view,
+              .dv = ldv.view};
+
+  method->reset_comm_stats();
+  method->forward(t);
+  const CommStats fwd = method->comm_stats();
+  method->reset_comm_stats();
+  method->backward(t);
+  const CommStats bwd = method->comm_stats();
+  const CommVolume vol = method->expected_volume();
+  EXPECT_EQ(fwd.bytes_sent(), vol.forward_bytes_sent) << name << "\n" << vol.formula;
+  EXPECT_EQ(fwd.bytes_received(), vol.forward_bytes_received) << name << "\n" << vol.formula;
+  EXPECT_EQ(bwd.bytes_sent(), vol.backward_bytes_sent) << name << "\n" << vol.formula;
+  EXPECT_EQ(bwd.bytes_received(), vol.backward_bytes_received) << name << "\n" << vol.formula;
+  EXPECT_GE(method->compute_seconds(), 0.0);
+
+  // Gather [token ids | out | lse | dq | dk | dv] of every rank as floats.
+  std::vector<float> pack;
+  for (const Range& r : mine)
+    for (int64_t x = r.begin; x < r.end; ++x) pack.push_back(static_cast<float>(x));
+  for (const TensorView& tv : {lout.view, ldq.view, ldk.view, ldv.view}) {
+    auto f = as_floats(tv);
+    pack.insert(pack.end(), f.begin(), f.end());
+  }
+  pack.insert(pack.end(), llse.data.begin(), llse.data.end());
+  std::vector<float> all(pack.size() * P);
+  world().all_gather(pack.data(), all.data(), pack.size() * sizeof(float), Device::kCpu);
+  if (world().rank() != 0) return "";
+
+  // Reference: one rank, whole sequence, whole mask.
+  HostTensor rout(S, hq, d, c.dtype), rdq(S, hq, d, DType::kF32), rdk(S, hk, d, DType::kF32),
+      rdv(S, hk, d, DType::kF32);
+  Lse rlse(S, hq);
+  auto ref = KernelRegistry::instance().create("cpu_reference");
+  ref->forward({.q = q.view,
+                .k = k.view,
+                .v = v.view,
+                .mask = &mask,
+                .out = rout.view,
+                .lse = rlse.view,
+                .scale = problem.scale});
+  ref->backward({.q = q.view,
+                 .k = k.view,
+                 .v = v.view,
+                 .mask = &mask,
+                 .out = rout.view,
+                 .dout = dout.view,
+                 .lse = rlse.view,
+                 .dq = rdq.view,
+                 .dk = rdk.view,
+                 .dv = rdv.view,
+                 .scale = problem.scale,
+                 .accumulate = false});
+
+  // Scatter the gathered rows to global order.
+  std::vector<float> gout(S * hq * d), glse(S * hq), gdq(S * hq * d), gdk(S * hk * d),
+      gdv(S * hk * d);
+  std::vector<int> seen(S, 0);
+  for (int r = 0; r < P; ++r) {
+    const float* p = all.data() + r * pack.size();
+    const float* ids = p;
+    const float* o = ids + L;
+    const float* dq_ = o + L * hq * d;
+    const float* dk_ = dq_ + L * hq * d;
+    const float* dv_ = dk_ + L * hk * d;
+    const float* ls = dv_ + L * hk * d;
+    for (int64_t i = 0; i < L; ++i) {
+      const int64_t g = static_cast<int64_t>(ids[i]);
+      seen[g]++;
+      std::copy(o + i * hq * d, o + (i + 1) * hq * d, gout.begin() + g * hq * d);
+      std::copy(dq_ + i * hq * d, dq_ + (i + 1) * hq * d, gdq.begin() + g * hq * d);
+      std::copy(dk_ + i * hk * d, dk_ + (i + 1) * hk * d, gdk.begin() + g * hk * d);
+      std::copy(dv_ + i * hk * d, dv_ + (i + 1) * hk * d, gdv.begin() + g * hk * d);
+      std::copy(ls + i * hq, ls + (i + 1) * hq, glse.begin() + g * hq);
+    }
+  }
+  for (int64_t g = 0; g < S; ++g) EXPECT_EQ(seen[g], 1) << name << ": token " << g;
+  const Tolerance tol = tolerance(c.dtype);
+  compare("out", gout, as_floats(rout.view), tol, name);
+  compare("lse", glse, rlse.data, Tolerance{1e-4f, 1e-4f}, name);
+  compare("dq", gdq, as_floats(rdq.view), tol, name);
+  compare("dk", gdk, as_floats(rdk.view), tol, name);
+  compare("dv", gdv, as_floats(rdv.view), tol, name);
+  return "";
+}
+
+const std::vector<std::string> kShardings = {"contiguous", "zigzag", "striped", "balanced"};
+const std::vector<std::string> kMethods = {"ulysses", "ring_p2p", "ring_allgather", "usp",
+                                           "loongtrain"};
+
+// Canonical degrees of each method at world P (the hybrid ones as 2-D as P allows).
+CpConfig canonical(const std::string& method, int P) {
+  CpConfig c;
+  if (method == "ulysses") c.ulysses_degree = P;
+  if (method == "ring_p2p" || method == "ring_allgather") c.ring_degree = P;
+  if (method == "usp" || method == "loongtrain") {
+    c.ulysses_degree = P % 2 == 0 && P >= 4 ? 2 : 1;
+    c.ring_degree = P / c.ulysses_degree;
+    c.inner_ring = method == "usp" ? c.ring_degree : (c.ring_degree % 2 == 0 ? 2 : c.ring_degree);
+  }
+  return c;
+}
+
+class CpMethods : public testing::Test {
+ protected:
+  void SetUp() override { omp_set_num_threads(1); }  // P ranks share 2 cores
+};
+
+// Every method x sharding x mask kind, fp32, GQA Hq=8 / Hkv=2.
+TEST_F(CpMethods, EveryMethodShardingAndMaskMatchesReference) {
+  const int P = world().size();
+  int ran = 0, total = 0;
+  for (const auto& method : kMethods)
+    for (const auto& sharding : kShardings)
+      for (const auto& kind : mask_kind_table()) {
+        Case c{.method = method, .config = canonical(method, P), .mask_kind = kind.name};
+        c.config.sharding = sharding;
+        // Ulysses at P=3 cannot split Hq=8: use 6 query heads there.
+        if (P == 3) c.heads_q = 6, c.heads_kv = 3;
+        std::string why = run_case(c);
+        ++total;
+        if (why.empty())
+          ++ran;
+        else
+          ADD_FAILURE() << c.name() << " unexpectedly unsupported: " << why;
+      }
+  EXPECT_EQ(ran, total);
+}
+
+// GQA and head-count edge cases, including Hkv < Ulysses degree (replicated KV
+// heads) and head counts no degree divides (must be refused with the reason).
+TEST_F(CpMethods, HeadConfigurations) {
+  const int P = world().size();
+  const std::pair<int, int> heads[] = {{8, 8}, {8, 2}, {8, 1}, {6, 3}, {6, 1}};
+  for (const auto& method : kMethods)
+    for (auto [hq, hk] : heads) {
+      Case c{.method = method,
+             .config = canonical(method, P),
+             .mask_kind = "causal_document",
+             .heads_q = hq,
+             .heads_kv = hk,
+             .head_dim = 32};
+      c.config.sharding = "zigzag";
+      const int U = c.config.ulysses_degree;
+      const bool expect_ok = hq % U == 0 && (hk % U == 0 || U % hk == 0);
+      std::string why = run_case(c);
+      EXPECT_EQ(why.empty(), expect_ok) << c.name() << ": " << why;
+      if (!expect_ok) {
+        EXPECT_NE(why.find(hq % U ? "Hq=" : "Hkv="), std::string::npos) << why;
+      }
+    }
+}
+
+// Every 2-D layout of usp and loongtrain: all degree pairs, both placements,
+// every inner ring width.
+TEST_F(CpMethods, HybridDegreesAndPlacements) {
+  const int P = world().size();
+  for (int U = 1; U <= P; ++U) {
+    if (P % U) continue;
+    const int R = P / U;
+    for (Placement pl : {Placement::kContiguous, Placement::kStrided})
+      for (const std::string method : {"usp", "loongtrain"})
+        for (int W = 1; W <= R; ++W) {
+          if (R % W || (method == "usp" && W != R)) continue;
+          for (int hk : {8, 1}) {
+            Case c{.method = method,
+                   .config = {.ulysses_degree = U,
+                              .ring_degree = R,
+                              .inner_ring = W,
+                              .placement = pl,
+                              .sharding = "zigzag"},
+                   .mask_kind = "causal_document",
+                   .heads_kv = hk};
+            if (8 % U) c.heads_q = 6, c.heads_kv = 3;  // P = 3
+            std::string why = run_case(c);
+            EXPECT_TRUE(why.empty()) << c.name() << ": " << why;
+          }
+        }
+  }
+}
+
+// bf16 storage: partial outputs round at every ring step, so a looser tolerance.
+TEST_F(CpMethods, Bf16MatchesReference) {
+  const int P = world().size();
+  for (const auto& method : kMethods)
+    for (const std::string kind : {"causal", "document", "sliding_window"}) {
+      Case c{.method = method,
+             .config = canonical(method, P),
+             .mask_kind = kind,
+             .dtype = DType::kBF16};
+      c.config.sharding = "zigzag";
+      if (P == 3) c.heads_q = 6, c.heads_kv = 3;
+      std::string why = run_case(c);
+      EXPECT_TRUE(why.empty()) << c.name() << ": " << why;
+    }
+}
+
+// Cases a method cannot run are refused with the reason, the same on every rank.
+TEST_F(CpMethods, UnsupportedCasesSayWhy) {
+  const int P = world().size();
+  auto refused = [&](Case c, const std::string& needle) {
+    std::string why = run_case(c);
+    EXPECT_FALSE(why.empty()) << c.name() << " should be unsupported";
+    EXPECT_NE(why.find(needle), std::string::npos)
+        << c.name() << ": '" << why << "' lacks '" << needle << "'";
+  };
+  auto make = [](std::string method, int U, int R, int W, int64_t seq = 96, int64_t hq = 8,
+                 int64_t hk = 2) {
+    CpConfig cfg;
+    cfg.ulysses_degree = U;
+    cfg.ring_degree = R;
+    cfg.inner_ring = W;
+    Case c;
+    c.method = std::move(method);
+    c.config = cfg;
+    c.seq = seq;
+    c.heads_q = hq;
+    c.heads_kv = hk;
+    return c;
+  };
+  if (P > 1) {
+    refused(make("none", 1, 1, 1), "exactly 1 rank");
+    // S not divisible by the zigzag chunk count 2P.
+    Case c = make("ring_p2p", 1, P, 1, 2 * P * 6 + 1);
+    c.config.sharding = "zigzag";
+    refused(c, fmt::format("S={}", c.seq));
+    refused(make("usp", P, 2, 1), "is not the world size");
+    refused(make("ulysses", P, 1, 1, 96, 7, 7), "Hq=7");
+  }
+  if (P == 4 || P == 8) {
+    refused(make("loongtrain", 1, P, 3), "does not divide");
+    // 3 KV heads can be neither split over nor replicated across degree 4 or 8.
+    refused(make("ulysses", P, 1, 1, 96, 24, 3), "Hkv=3");
+  }
+  Case bad = make("ring_p2p", 1, P, 1);
+  bad.config.sharding = "no_such_sharding";
+  refused(bad, "no_such_sharding");
+}
+
+// The single-rank baseline runs and is exact (same kernel as the reference path).
+TEST_F(CpMethods, NoneOnOneRank) {
+  if (world().size() != 1) GTEST_SKIP() << "none needs 1 rank";
+  for (const auto& kind : mask_kind_table()) {
+    Case c;
+    c.method = "none";
+    c.mask_kind = kind.name;
+    EXPECT_EQ(run_case(c), "") << kind.name;
+  }
+}
+
+}  // namespace
+}  // namespace cpb
