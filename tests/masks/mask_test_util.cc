@@ -12,16 +12,28 @@
 
 namespace cpb::test {
 
+namespace {
+// A file that lives as long as the test process.
+struct TempFile {
+  std::filesystem::path path;
+  TempFile(const std::string& name, const std::string& text)
+      : path(std::filesystem::temp_directory_path() /
+             (name + "_" + std::to_string(::getpid()) + ".json")) {
+    std::ofstream(path) << text;
+  }
+  ~TempFile() {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+  }
+};
+}  // namespace
+
 const std::string& short_doclen_path() {
-  static const std::string path = [] {
-    auto p = std::filesystem::temp_directory_path() /
-             ("cpb_short_docs_" + std::to_string(::getpid()) + ".json");
-    std::ofstream out(p);
-    out << R"({"name": "short", "source": "test", "unit": "tokens", "bins": [
+  static const TempFile file("cpb_short_docs",
+                             R"({"name": "short", "source": "test", "unit": "tokens", "bins": [
       {"lo": 0, "hi": 4, "p": 0.3}, {"lo": 4, "hi": 16, "p": 0.4},
-      {"lo": 16, "hi": 48, "p": 0.3}]})";
-    return p.string();
-  }();
+      {"lo": 16, "hi": 48, "p": 0.3}]})");
+  static const std::string path = file.path.string();
   return path;
 }
 

@@ -38,10 +38,19 @@ void expect_input_error(F&& f, const std::vector<std::string>& needles) {
   }
 }
 
+// Scratch directory of this test process, removed at exit.
+struct ScratchDir {
+  fs::path path = fs::temp_directory_path() / ("cpb_mask_inputs_" + std::to_string(::getpid()));
+  ScratchDir() { fs::create_directories(path); }
+  ~ScratchDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
 fs::path write_temp(const std::string& name, const std::string& text) {
-  fs::path dir = fs::temp_directory_path() / ("cpb_mask_inputs_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  fs::path p = dir / name;
+  static const ScratchDir dir;
+  fs::path p = dir.path / name;
   std::ofstream(p) << text;
   return p;
 }
