@@ -1,0 +1,45 @@
+// cuda_flash: the Kernel adapter over the CUDA flash core (flash_launch.h). It
+// validates TensorViews, turns each Mask into device block maps (forward/dQ tiles
+// 128x64, dK/dV tiles 64x128) and caches them by mask contents, so the ring steps
+// of a CP method, which repeat a handful of masks, upload each one once. Work is
+// enqueued on the legacy default stream; callers synchronise as for any CUDA op.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <vector>
+
+#include "common/cuda_runtime.h"
+#include "kernels/cuda/flash_launch.h"
+#include "kernels/kernel.h"
+
+namespace cpb {
+
+class CudaFlashKernel : public Kernel {
+ public:
+  Support supports(const AttentionShape& shape) const override;
+  void forward(const ForwardArgs& args) override;
+  void backward(const BackwardArgs& args) override;
+
+  // Block maps uploaded so far (a repeated mask must not add to it).
+  int64_t map_uploads() const { return map_uploads_; }
+  const DeviceAllocator& allocator() const { return alloc_; }
+
+ private:
+  struct UploadedMap {
+    int64_t seq_q = 0, seq_k = 0, block_q = 0, block_k = 0;
+    uint64_t hash = 0;
+    std::vector<MaskSlice> slices;
+    DeviceBuffer buffer;
+    cuda::DeviceBlockMap view;
+  };
+  const cuda::DeviceBlockMap& device_map(const Mask& mask, int block_q, int block_k);
+
+  static constexpr std::size_t kMapCacheSize = 64;
+  DeviceAllocator alloc_;        // declared first: destroyed after the buffers it owns
+  std::list<UploadedMap> maps_;  // most recently used first
+  DeviceBuffer delta_;           // backward scratch, grown on demand
+  int64_t map_uploads_ = 0;
+};
+
+}  // namespace cpb
