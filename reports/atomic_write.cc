@@ -93,8 +93,9 @@ nlohmann::json read_json_file(const std::string& path) {
   }
 }
 
-Journal::Journal(const std::string& path) : path_(path) {
-  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+Journal::Journal(const std::string& path, bool truncate) : path_(path) {
+  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0),
+               0644);
   if (fd_ < 0) CPB_INPUT_ERROR("cannot open journal '{}': {}", path, std::strerror(errno));
 }
 

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <vector>
 
 namespace cpb::reports {
 
@@ -24,7 +25,9 @@ nlohmann::json read_json_file(const std::string& path);  // InputError on unread
 class Journal {
  public:
   Journal() = default;
-  explicit Journal(const std::string& path);  // creates or appends; InputError on failure
+  // Creates the file, or appends to it (truncate = false) or starts it over (true).
+  // InputError naming the path on failure.
+  explicit Journal(const std::string& path, bool truncate = false);
   Journal(Journal&& other) noexcept;
   Journal& operator=(Journal&& other) noexcept;
   Journal(const Journal&) = delete;

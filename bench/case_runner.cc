@@ -1,0 +1,506 @@
+#include "bench/case_runner.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <optional>
+
+#include "bench/fill.h"
+#include "bench/memory.h"
+#include "bench/stats.h"
+#include "common/errors.h"
+#include "kernels/kernel.h"
+#include "masks/mask_spec.h"
+#include "parallel/agree.h"
+#include "parallel/cp_method.h"
+
+namespace cpb::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Agreement codes, ordered by severity (the worst one wins across ranks).
+enum Code { kOk = 0, kUnsupported = 1, kError = 2 };
+
+// Owning host tensor in THD layout. std::vector<float> storage keeps 16-byte alignment
+// for every dtype.
+struct HostTensor {
+  std::vector<float> storage;
+  TensorView view;
+  HostTensor() = default;
+  HostTensor(DType dtype, int64_t tokens, int64_t heads, int64_t dim) {
+    size_t bytes = static_cast<size_t>(tokens * heads * dim) * dtype_size(dtype);
+    storage.assign((bytes + 3) / 4 + 1, 0.f);
+    view = packed_view(storage.data(), dtype, Device::kCpu, tokens, heads, dim);
+  }
+};
+
+struct HostLse {
+  std::vector<float> storage;
+  LseView view;
+  HostLse() = default;
+  HostLse(int64_t tokens, int64_t heads) {
+    storage.assign(static_cast<size_t>(tokens * heads) + 1, 0.f);
+    view = {.data = storage.data(),
+            .device = Device::kCpu,
+            .tokens = tokens,
+            .heads = heads,
+            .token_stride = heads};
+  }
+};
+
+// The five tensors of a case plus their inputs, for `tokens` tokens.
+struct CaseBuffers {
+  HostTensor q, k, v, out, dout, dq, dk, dv;
+  HostLse lse;
+  CaseBuffers(const CaseSpec& s, int64_t tokens)
+      : q(s.dtype, tokens, s.heads_q, s.head_dim),
+        k(s.dtype, tokens, s.heads_kv, s.head_dim),
+        v(s.dtype, tokens, s.heads_kv, s.head_dim),
+        out(s.dtype, tokens, s.heads_q, s.head_dim),
+        dout(s.dtype, tokens, s.heads_q, s.head_dim),
+        dq(DType::kF32, tokens, s.heads_q, s.head_dim),
+        dk(DType::kF32, tokens, s.heads_kv, s.head_dim),
+        dv(DType::kF32, tokens, s.heads_kv, s.head_dim),
+        lse(tokens, s.heads_q) {}
+
+  void fill(uint64_t seed, const std::vector<Range>& ranges) {
+    fill_tensor(q.view, seed, FillTensor::kQ, ranges);
+    fill_tensor(k.view, seed, FillTensor::kK, ranges);
+    fill_tensor(v.view, seed, FillTensor::kV, ranges);
+    fill_tensor(dout.view, seed, FillTensor::kDout, ranges);
+  }
+
+  CpTensors tensors() {
+    return {.q = q.view,
+            .k = k.view,
+            .v = v.view,
+            .out = out.view,
+            .lse = lse.view,
+            .dout = dout.view,
+            .dq = dq.view,
+            .dk = dk.view,
+            .dv = dv.view};
+  }
+};
+
+bool runs_forward(Pass p) { return p != Pass::kBackward; }
+bool runs_backward(Pass p) { return p != Pass::kForward; }
+
+// Row-major fp32 copy of a tensor ([tokens, heads * dim]).
+std::vector<float> to_f32(const TensorView& t) {
+  std::vector<float> out(static_cast<size_t>(t.numel()));
+  for (int64_t r = 0; r < t.tokens; ++r)
+    for (int64_t h = 0; h < t.heads; ++h)
+      for (int64_t i = 0; i < t.head_dim; ++i)
+        out[static_cast<size_t>((r * t.heads + h) * t.head_dim + i)] =
+            load_as_float(t.data, t.dtype, t.offset(r, h) + i);
+  return out;
+}
+
+std::vector<float> lse_to_f32(const LseView& l) {
+  std::vector<float> out(static_cast<size_t>(l.tokens * l.heads));
+  for (int64_t r = 0; r < l.tokens; ++r)
+    for (int64_t h = 0; h < l.heads; ++h)
+      out[static_cast<size_t>(r * l.heads + h)] = l.data[r * l.token_stride + h];
+  return out;
+}
+
+// Every rank's rows, placed at their global token index: `ids` (gathered) says which
+// global token each gathered row is.
+std::vector<float> gather_global(Communicator& world, const std::vector<float>& local,
+                                 int64_t row_elems, const std::vector<int64_t>& ids, int64_t seq) {
+  std::vector<float> all(local.size() * static_cast<size_t>(world.size()));
+  world.all_gather(local.data(), all.data(), local.size() * sizeof(float), Device::kCpu);
+  std::vector<float> global(static_cast<size_t>(seq * row_elems));
+  for (size_t row = 0; row < ids.size(); ++row)
+    std::memcpy(&global[static_cast<size_t>(ids[row] * row_elems)],
+                &all[row * static_cast<size_t>(row_elems)], sizeof(float) * row_elems);
+  return global;
+}
+
+reports::TensorError compare(const std::string& name, const std::vector<float>& got,
+                             const std::vector<float>& ref, Tolerance tol) {
+  const double inf = std::numeric_limits<double>::infinity();
+  double max_abs = 0, max_ref = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    double a = got[i], b = ref[i];
+    if (std::isinf(b) && b < 0) {  // a row that sees no key: LSE must be -inf too
+      if (!(std::isinf(a) && a < 0)) max_abs = inf;
+      continue;
+    }
+    double e = std::abs(a - b);
+    if (std::isnan(e)) e = inf;
+    max_abs = std::max(max_abs, e);
+    max_ref = std::max(max_ref, std::abs(b));
+  }
+  reports::TensorError t{.tensor = name, .max_abs_error = max_abs};
+  t.max_rel_error = max_ref > 0 ? max_abs / max_ref : max_abs;
+  t.tolerance = tol.atol + tol.rtol * max_ref;
+  t.passed = std::isfinite(max_abs) && max_abs <= t.tolerance;
+  return t;
+}
+
+// Gathers out/lse (and dq/dk/dv) to every rank in global order; rank 0 runs the
+// single-rank reference on the full sequence and compares.
+reports::Verification verify(const CaseSpec& spec, const Mask& mask, CaseBuffers& b,
+                             const std::vector<Range>& ranges, Communicator& world) {
+  Tolerance tol = tolerance_for(spec.dtype);
+  reports::Verification v{.reference = "cpu_reference", .atol = tol.atol, .rtol = tol.rtol};
+  const int64_t n = b.q.view.tokens, S = spec.seq;
+  std::vector<int64_t> my_ids;
+  for (const auto& r : ranges)
+    for (int64_t g = r.begin; g < r.end; ++g) my_ids.push_back(g);
+  std::vector<int64_t> ids(my_ids.size() * static_cast<size_t>(world.size()));
+  world.all_gather(my_ids.data(), ids.data(), my_ids.size() * sizeof(int64_t), Device::kCpu);
+  std::vector<int> seen(static_cast<size_t>(S), 0);
+  for (int64_t g : ids) {
+    CPB_CHECK(g >= 0 && g < S, "shard token {} outside [0, {})", g, S);
+    ++seen[static_cast<size_t>(g)];
+  }
+  CPB_CHECK(std::all_of(seen.begin(), seen.end(), [](int c) { return c == 1; }),
+            "the shards do not cover every token exactly once");
+
+  const int64_t hq = spec.heads_q, hkv = spec.heads_kv, d = spec.head_dim;
+  std::vector<std::pair<std::string, std::vector<float>>> got;
+  got.emplace_back("out", gather_global(world, to_f32(b.out.view), hq * d, ids, S));
+  got.emplace_back("lse", gather_global(world, lse_to_f32(b.lse.view), hq, ids, S));
+  if (runs_backward(spec.pass)) {
+    got.emplace_back("dq", gather_global(world, to_f32(b.dq.view), hq * d, ids, S));
+    got.emplace_back("dk", gather_global(world, to_f32(b.dk.view), hkv * d, ids, S));
+    got.emplace_back("dv", gather_global(world, to_f32(b.dv.view), hkv * d, ids, S));
+  }
+  (void)n;
+  if (world.rank() != 0) return v;
+
+  auto ref_kernel = KernelRegistry::instance().create("cpu_reference");
+  CaseBuffers r(spec, S);
+  r.fill(spec.seed, {{0, S}});
+  float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  ref_kernel->forward({.q = r.q.view,
+                       .k = r.k.view,
+                       .v = r.v.view,
+                       .mask = &mask,
+                       .out = r.out.view,
+                       .lse = r.lse.view,
+                       .scale = scale});
+  if (runs_backward(spec.pass))
+    ref_kernel->backward({.q = r.q.view,
+                          .k = r.k.view,
+                          .v = r.v.view,
+                          .mask = &mask,
+                          .out = r.out.view,
+                          .dout = r.dout.view,
+                          .lse = r.lse.view,
+                          .dq = r.dq.view,
+                          .dk = r.dk.view,
+                          .dv = r.dv.view,
+                          .scale = scale,
+                          .accumulate = false});
+  v.passed = true;
+  for (auto& [name, values] : got) {
+    std::vector<float> ref = name == "out"   ? to_f32(r.out.view)
+                             : name == "lse" ? lse_to_f32(r.lse.view)
+                             : name == "dq"  ? to_f32(r.dq.view)
+                             : name == "dk"  ? to_f32(r.dk.view)
+                                             : to_f32(r.dv.view);
+    v.tensors.push_back(compare(name, values, ref, tol));
+    v.passed = v.passed && v.tensors.back().passed;
+  }
+  return v;
+}
+
+// Per-rank figures shipped to every rank in one all_gather (doubles hold byte counts
+// exactly up to 2^53).
+struct RankRow {
+  double median, mean, min, max, p10, p90, cv, iterations;
+  double compute, wait;
+  double sent, received, exp_sent, exp_received;
+  double tokens, area, rss, rss_reset;
+  double op_calls[6], op_sent[6], op_received[6], op_wait[6];
+};
+constexpr int kOps = static_cast<int>(CommOp::kCount);
+static_assert(kOps == 6, "RankRow holds one slot per CommOp");
+
+std::string describe_exception(const std::exception& e) {
+  if (dynamic_cast<const InputError*>(&e)) return fmt::format("input error: {}", e.what());
+  return e.what();
+}
+
+}  // namespace
+
+Tolerance tolerance_for(DType dtype) {
+  switch (dtype) {
+    case DType::kF32:
+      return {.atol = 1e-5, .rtol = 1e-3};
+    case DType::kBF16:
+      return {.atol = 1e-3, .rtol = 3e-2};
+    case DType::kF16:
+      return {.atol = 1e-4, .rtol = 1e-2};
+  }
+  return {};
+}
+
+reports::CaseResult run_case(const CaseSpec& spec, RunContext& ctx) {
+  Communicator& world = *ctx.world;
+  const auto case_start = Clock::now();
+  reports::CaseResult res{.id = spec.id(), .params = spec.params_json(), .status = "ok"};
+  std::optional<Watchdog::Scope> dog;
+  if (ctx.watchdog) dog.emplace(*ctx.watchdog, res.id, spec.timeout_seconds);
+
+  auto finish = [&](const Agreement& a) {
+    res.status = a.code == kUnsupported ? "unsupported" : "error";
+    res.reason = a.code == kError && world.size() > 1 ? fmt::format("rank {}: {}", a.rank, a.reason)
+                                                      : a.reason;
+    res.metrics.reset();
+    res.wall_seconds = seconds_since(case_start);
+    return res;
+  };
+
+  // Phase 1: build the problem and ask whether it can run. Pure functions of the
+  // spec and world size, but agreed anyway so no rank can go on alone.
+  Mask mask;
+  std::unique_ptr<Kernel> kernel;
+  std::unique_ptr<CpMethod> method;
+  CpProblem problem{};
+  int code = kOk;
+  std::string reason;
+  try {
+    mask = make_mask(spec.mask, spec.seq);
+    kernel = KernelRegistry::instance().create(spec.kernel);
+    method = CpMethodRegistry::instance().create(spec.method);
+    AttentionShape shape{.seq_q = spec.seq,
+                         .seq_k = spec.seq,
+                         .heads_q = spec.heads_q,
+                         .heads_kv = spec.heads_kv,
+                         .head_dim = spec.head_dim,
+                         .dtype = spec.dtype,
+                         .device = Device::kCpu};
+    problem = {.shape = shape,
+               .mask = &mask,
+               .scale = 1.0f / std::sqrt(static_cast<float>(spec.head_dim)),
+               .config = spec.cp};
+    if (Support ks = kernel->supports(shape); !ks.ok()) {
+      code = kUnsupported;
+      reason = fmt::format("kernel '{}': {}", spec.kernel, ks.reason);
+    } else if (Support ms = method->supports(problem); !ms.ok()) {
+      code = kUnsupported;
+      reason = fmt::format("method '{}': {}", spec.method, ms.reason);
+    } else if (int64_t(spec.cp.ulysses_degree) * spec.cp.ring_degree != world.size()) {
+      code = kUnsupported;
+      reason = fmt::format("degrees u{} x r{} = {} do not match the world size {}",
+                           spec.cp.ulysses_degree, spec.cp.ring_degree,
+                           int64_t(spec.cp.ulysses_degree) * spec.cp.ring_degree, world.size());
+    }
+  } catch (const std::exception& e) {
+    code = kError;
+    reason = describe_exception(e);
+  }
+  if (Agreement a = agree(world, code, reason); a.code != kOk) return finish(a);
+
+  // Phase 2: set up, fill, warm up, time.
+  const bool reset_ok = reset_peak_rss();
+  std::vector<Range> ranges;
+  std::unique_ptr<CaseBuffers> buf;
+  std::vector<double> times, compute;
+  CommStats comm;
+  try {
+    method->setup(problem, world, *kernel);
+    ranges = method->local_tokens();
+    int64_t n = 0;
+    for (const auto& r : ranges) n += r.size();
+    buf = std::make_unique<CaseBuffers>(spec, n);
+    buf->fill(spec.seed, ranges);
+    CpTensors t = buf->tensors();
+    if (spec.pass == Pass::kBackward) method->forward(t);  // out + LSE for backward, untimed
+    for (int i = 0; i < spec.warmup; ++i) {
+      if (runs_forward(spec.pass)) method->forward(t);
+      if (runs_backward(spec.pass)) method->backward(t);
+    }
+    method->reset_comm_stats();
+    times.reserve(static_cast<size_t>(spec.iters));
+    for (int i = 0; i < spec.iters; ++i) {
+      world.barrier();
+      auto t0 = Clock::now();
+      double c = 0;
+      if (runs_forward(spec.pass)) {
+        method->forward(t);
+        c += method->compute_seconds();
+      }
+      if (runs_backward(spec.pass)) {
+        method->backward(t);
+        c += method->compute_seconds();
+      }
+      times.push_back(seconds_since(t0));
+      compute.push_back(c);
+    }
+    comm = method->comm_stats();
+  } catch (const std::exception& e) {
+    code = kError;
+    reason = describe_exception(e);
+  }
+  if (Agreement a = agree(world, code, reason); a.code != kOk) return finish(a);
+
+  // Phase 3: metrics. Step time of iteration i = max over ranks.
+  const int P = world.size();
+  const double iters = spec.iters;
+  std::vector<double> step = times;
+  world.all_reduce(step.data(), step.size(), ReduceOp::kMax);
+  reports::TimeStats mine = summarize(times);
+  CommVolume expected = method->expected_volume();
+  int64_t exp_sent = 0, exp_received = 0;
+  if (runs_forward(spec.pass)) {
+    exp_sent += expected.forward_bytes_sent;
+    exp_received += expected.forward_bytes_received;
+  }
+  if (runs_backward(spec.pass)) {
+    exp_sent += expected.backward_bytes_sent;
+    exp_received += expected.backward_bytes_received;
+  }
+  double compute_mean = 0;
+  for (double c : compute) compute_mean += c / iters;
+  RankRow row{.median = mine.median,
+              .mean = mine.mean,
+              .min = mine.min,
+              .max = mine.max,
+              .p10 = mine.p10,
+              .p90 = mine.p90,
+              .cv = mine.cv,
+              .iterations = iters,
+              .compute = compute_mean,
+              .wait = comm.wait_seconds() / iters,
+              .sent = double(comm.bytes_sent()) / iters,
+              .received = double(comm.bytes_received()) / iters,
+              .exp_sent = double(exp_sent),
+              .exp_received = double(exp_received),
+              .tokens = 0,
+              .area = 0,
+              .rss = double(peak_rss_bytes()),
+              .rss_reset = reset_ok ? 1.0 : 0.0,
+              .op_calls = {},
+              .op_sent = {},
+              .op_received = {},
+              .op_wait = {}};
+  for (const auto& r : ranges) row.tokens += double(r.size());
+  row.area = double(mask.restrict(std::span<const Range>(ranges),
+                                  std::span<const Range>(std::vector<Range>{{0, spec.seq}}))
+                        .area());
+  for (int op = 0; op < kOps; ++op) {
+    const CommOpStats& s = comm.ops[static_cast<size_t>(op)];
+    row.op_calls[op] = double(s.calls) / iters;
+    row.op_sent[op] = double(s.bytes_sent) / iters;
+    row.op_received[op] = double(s.bytes_received) / iters;
+    row.op_wait[op] = s.wait_seconds / iters;
+  }
+  std::vector<RankRow> rows(static_cast<size_t>(P));
+  world.all_gather(&row, rows.data(), sizeof(RankRow), Device::kCpu);
+
+  // Phase 4: verification (collective gathers, reference on rank 0).
+  if (spec.verify) {
+    reports::Verification v;
+    double ref_flops = pass_flops(Pass::kForwardBackward, mask.area(), spec.head_dim, spec.heads_q);
+    if (spec.seq > kVerifyMaxSeq || ref_flops > kVerifyMaxFlops) {
+      v.reference = "cpu_reference";
+      v.skipped_reason =
+          fmt::format("too large to verify: S={} (limit {}), reference {:.3g} FLOPs (limit {:.3g})",
+                      spec.seq, kVerifyMaxSeq, ref_flops, kVerifyMaxFlops);
+    } else {
+      try {
+        v = verify(spec, mask, *buf, ranges, world);
+      } catch (const std::exception& e) {
+        code = kError;
+        reason = fmt::format("verification: {}", describe_exception(e));
+      }
+      if (Agreement a = agree(world, code, reason); a.code != kOk) return finish(a);
+      double passed = v.passed ? 1 : 0;  // rank 0 decides; everyone learns it
+      world.all_reduce(&passed, 1, ReduceOp::kMin);
+      if (world.rank() != 0) v.passed = passed != 0;
+    }
+    res.verification = v;
+  }
+
+  if (world.rank() == 0) {
+    reports::CaseMetrics m;
+    m.mask_area = mask.area();
+    m.mask_density = mask.density();
+    m.flops = pass_flops(spec.pass, m.mask_area, spec.head_dim, spec.heads_q);
+    m.step_seconds = summarize(step);
+    double med = m.step_seconds.median;
+    m.tflops_total = med > 0 ? m.flops / med / 1e12 : 0;
+    m.tflops_per_rank = m.tflops_total / P;
+    double mean_rank_median = 0;
+    std::vector<double> rank_medians, rank_areas;
+    for (const auto& r : rows) {
+      mean_rank_median += r.median / P;
+      rank_medians.push_back(r.median);
+      rank_areas.push_back(r.area);
+    }
+    m.tflops_per_rank_mean_time =
+        mean_rank_median > 0 ? m.flops / (mean_rank_median * P) / 1e12 : 0;
+    m.area_imbalance = imbalance(rank_areas);
+    m.time_imbalance = imbalance(rank_medians);
+    m.expected_volume_formula = expected.formula;
+    int slowest = 0;
+    for (int r = 0; r < P; ++r) {
+      const RankRow& x = rows[static_cast<size_t>(r)];
+      if (x.median > rows[static_cast<size_t>(slowest)].median) slowest = r;
+      reports::RankMetrics rm{
+          .rank = r,
+          .hostname = r < static_cast<int>(ctx.hostnames.size()) ? ctx.hostnames[r] : "unknown",
+          .step_seconds = {.iterations = static_cast<int64_t>(x.iterations),
+                           .median = x.median,
+                           .mean = x.mean,
+                           .min = x.min,
+                           .max = x.max,
+                           .p10 = x.p10,
+                           .p90 = x.p90,
+                           .cv = x.cv},
+          .compute_seconds = x.compute,
+          .comm_wait_seconds = x.wait,
+          .overhead_seconds = x.mean - x.compute - x.wait,
+          .bytes_sent = std::llround(x.sent),
+          .bytes_received = std::llround(x.received),
+          .expected_bytes_sent = std::llround(x.exp_sent),
+          .expected_bytes_received = std::llround(x.exp_received),
+          .ops = {},
+          .local_tokens = std::llround(x.tokens),
+          .area = std::llround(x.area),
+          .peak_rss_bytes = std::llround(x.rss),
+          .peak_rss_reset = x.rss_reset != 0};
+      for (int op = 0; op < kOps; ++op)
+        if (x.op_calls[op] > 0)
+          rm.ops.push_back({.op = std::string(to_string(static_cast<CommOp>(op))),
+                            .calls = std::llround(x.op_calls[op]),
+                            .bytes_sent = std::llround(x.op_sent[op]),
+                            .bytes_received = std::llround(x.op_received[op]),
+                            .wait_seconds = x.op_wait[op]});
+      m.compute_seconds = std::max(m.compute_seconds, rm.compute_seconds);
+      m.comm_wait_seconds = std::max(m.comm_wait_seconds, rm.comm_wait_seconds);
+      m.harness_overhead_seconds = std::max(m.harness_overhead_seconds, rm.overhead_seconds);
+      m.bytes_sent_max = std::max(m.bytes_sent_max, rm.bytes_sent);
+      m.bytes_received_max = std::max(m.bytes_received_max, rm.bytes_received);
+      m.expected_bytes_sent_max = std::max(m.expected_bytes_sent_max, rm.expected_bytes_sent);
+      m.expected_bytes_received_max =
+          std::max(m.expected_bytes_received_max, rm.expected_bytes_received);
+      m.peak_rss_bytes_max = std::max(m.peak_rss_bytes_max, rm.peak_rss_bytes);
+      m.ranks.push_back(std::move(rm));
+    }
+    m.exposed_comm_seconds = m.comm_wait_seconds;
+    const auto& slow = m.ranks[static_cast<size_t>(slowest)];
+    double busy = slow.compute_seconds + slow.comm_wait_seconds;
+    m.overlap_efficiency = busy > 0 ? slow.compute_seconds / busy : 1;
+    m.harness_overhead_fraction = med > 0 ? m.harness_overhead_seconds / med : 0;
+    res.metrics = std::move(m);
+  }
+  res.wall_seconds = seconds_since(case_start);
+  return res;
+}
+
+}  // namespace cpb::bench

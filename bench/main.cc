@@ -1,0 +1,431 @@
+// cpbench: the driver. Subcommands list / mask / run / validate (docs/cli.md).
+// Arguments are parsed before the communicator starts, so a typo fails fast on
+// every rank alike; InputError is caught once, here, and becomes exit status 2.
+// Exit status of `run`: 0 when every case is ok or unsupported, 1 when a case
+// ended in error, 3 when a verification failed, 2 for bad input.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <CLI/CLI.hpp>
+
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#ifdef CPB_HAVE_MPI
+#include <mpi.h>
+#endif
+
+#include "bench/case_runner.h"
+#include "bench/options.h"
+#include "bench/stats.h"
+#include "common/errors.h"
+#include "kernels/kernel.h"
+#include "masks/block_map.h"
+#include "masks/doclen.h"
+#include "masks/generators.h"
+#include "masks/mask_spec.h"
+#include "masks/render.h"
+#include "parallel/agree.h"
+#include "parallel/cp_method.h"
+#include "parallel/sharding.h"
+#include "parallel/watchdog.h"
+#include "parallel/world.h"
+#include "reports/atomic_write.h"
+#include "reports/provenance.h"
+#include "reports/validate.h"
+
+namespace cpb::bench {
+namespace {
+
+constexpr int kExitInput = 2;
+constexpr int kExitCaseError = 1;
+constexpr int kExitVerifyFailed = 3;
+
+// World rank as the launcher announced it, known before MPI starts: only rank 0
+// prints parse errors and collects provenance.
+int launcher_rank() {
+  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"})
+    if (const char* v = std::getenv(name); v && *v) return std::atoi(v);
+  return 0;
+}
+
+std::string mpi_library_version() {
+#ifdef CPB_HAVE_MPI
+  char buf[MPI_MAX_LIBRARY_VERSION_STRING] = {};
+  int len = 0;
+  MPI_Get_library_version(buf, &len);
+  std::string s(buf, static_cast<size_t>(len));
+  if (auto nl = s.find('\n'); nl != std::string::npos) s.resize(nl);
+  while (!s.empty() && (s.back() == ',' || s.back() == ' ' || s.back() == '\0')) s.pop_back();
+  return s;
+#else
+  return "none";
+#endif
+}
+
+// Mask parameter flags shared by `mask` and `run`; only the ones given are applied.
+struct MaskFlags {
+  int64_t window = 0, global_tokens = 0, prefix = 0, question = 0, answers = 0, block = 0;
+  double prefix_fraction = 0, keep = 0, long_share = 0;
+  std::string doclen;
+  uint64_t mask_seed = 0;
+  std::vector<std::pair<std::string, CLI::Option*>> options;
+
+  void add(CLI::App& app) {
+    options = {
+        {"window", app.add_option("--window", window, "sliding windows: window size in tokens")},
+        {"global_tokens", app.add_option("--global-tokens", global_tokens,
+                                         "global_sliding kinds: number of global (sink) tokens")},
+        {"prefix", app.add_option("--prefix", prefix, "prefix_lm_causal: prefix length")},
+        {"prefix_fraction", app.add_option("--prefix-fraction", prefix_fraction,
+                                           "prefix_lm_document: prefix share of each document")},
+        {"question", app.add_option("--question", question, "shared_question: question length")},
+        {"answers", app.add_option("--answers", answers, "shared_question: number of answers")},
+        {"block", app.add_option("--block", block, "block kinds: block size in tokens")},
+        {"keep", app.add_option("--keep", keep, "block_sparse: kept fraction of blocks (0, 1]")},
+        {"doclen", app.add_option("--doclen", doclen,
+                                  "document kinds: histogram name (see `cpbench list`) or file")},
+        {"long_share",
+         app.add_option("--long-share", long_share, "*_long kinds: share of tokens in long docs")},
+    };
+  }
+
+  MaskParams params() const {
+    MaskParams p;
+    for (const auto& [key, opt] : options) {
+      if (opt->count() == 0) continue;
+      if (key == "window") p.values[key] = window;
+      if (key == "global_tokens") p.values[key] = global_tokens;
+      if (key == "prefix") p.values[key] = prefix;
+      if (key == "prefix_fraction") p.values[key] = prefix_fraction;
+      if (key == "question") p.values[key] = question;
+      if (key == "answers") p.values[key] = answers;
+      if (key == "block") p.values[key] = block;
+      if (key == "keep") p.values[key] = keep;
+      if (key == "doclen") p.values[key] = doclen;
+      if (key == "long_share") p.values[key] = long_share;
+    }
+    return p;
+  }
+};
+
+int cmd_list(bool as_json) {
+  nlohmann::json j;
+  j["kernels"] = KernelRegistry::instance().names();
+  j["cp_methods"] = CpMethodRegistry::instance().names();
+  j["shardings"] = ShardingRegistry::instance().names();
+  j["masks"] = nlohmann::json::array();
+  for (const auto& def : mask_kind_table())
+    j["masks"].push_back({{"name", def.name},
+                          {"description", def.description},
+                          {"params", def.params},
+                          {"required", def.required}});
+  j["doclen_histograms"] = builtin_doclens();
+  j["dtypes"] = {"fp32", "bf16", "fp16"};
+  j["passes"] = {"fwd", "bwd", "fwd+bwd"};
+  j["placements"] = {"contiguous", "strided"};
+  if (as_json) {
+    fmt::print("{}\n", j.dump(2));
+    return 0;
+  }
+  fmt::print("kernels:     {}\n", fmt::join(KernelRegistry::instance().names(), ", "));
+  fmt::print("CP methods:  {}\n", fmt::join(CpMethodRegistry::instance().names(), ", "));
+  fmt::print("shardings:   {}\n", fmt::join(ShardingRegistry::instance().names(), ", "));
+  fmt::print("placements:  contiguous, strided\n");
+  fmt::print("dtypes:      fp32, bf16, fp16\n");
+  fmt::print("passes:      fwd, bwd, fwd+bwd\n");
+  fmt::print("doclen histograms (--doclen): {}\n", fmt::join(builtin_doclens(), ", "));
+  fmt::print("masks (--mask):\n");
+  for (const auto& def : mask_kind_table()) {
+    std::vector<std::string> flags;
+    for (const auto& p : def.params) {
+      std::string f = "--" + p;
+      std::replace(f.begin(), f.end(), '_', '-');
+      if (f == "--seed") f = "--mask-seed";
+      bool req = std::find(def.required.begin(), def.required.end(), p) != def.required.end();
+      flags.push_back(req ? f + " (required)" : f);
+    }
+    fmt::print("  {:<24} {}\n", def.name, def.description);
+    if (!flags.empty()) fmt::print("  {:<24} params: {}\n", "", fmt::join(flags, ", "));
+  }
+  return 0;
+}
+
+int cmd_mask(const std::string& kind, const std::string& seq_text, const MaskFlags& flags,
+             bool seed_given, uint64_t seed, int max_side, int64_t block) {
+  std::vector<int64_t> seqs = parse_size_list(seq_text, "--seq");
+  CPB_REQUIRE(seqs.size() == 1, "`cpbench mask` takes one --seq, got '{}'", seq_text);
+  CPB_REQUIRE(max_side >= 1, "--max-side {} must be >= 1", max_side);
+  CPB_REQUIRE(block >= 1, "--tile {} must be >= 1", block);
+  int64_t S = seqs[0];
+  MaskParams params = flags.params();
+  const auto& def = find_mask_kind(kind);
+  for (const auto& [key, value] : params.values) {
+    bool used = std::find(def.params.begin(), def.params.end(), key) != def.params.end();
+    std::string flag = key;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    CPB_REQUIRE(
+        used, "--{} is not a parameter of mask '{}'; its parameters: {}", flag, kind,
+        def.params.empty() ? std::string("none") : fmt::format("{}", fmt::join(def.params, ", ")));
+  }
+  (void)seed_given;
+  MaskSpec spec = build_mask_spec(kind, params, seed);
+  Mask mask = make_mask(spec, S);
+  nlohmann::json sj = spec;
+  fmt::print("mask {} at S={}\n", sj.dump(), S);
+  fmt::print("{}", describe(mask));
+  if (auto docs = document_lengths(spec, S); docs.size() > 1) {
+    int64_t longest = *std::max_element(docs.begin(), docs.end());
+    int64_t shortest = *std::min_element(docs.begin(), docs.end());
+    fmt::print("segments: {} (shortest {}, longest {} tokens)\n", docs.size(), shortest, longest);
+  }
+  BlockMap bm = build_block_map(mask, block, block);
+  int64_t tiles = bm.num_q_tiles * bm.num_k_tiles;
+  fmt::print(
+      "block map {}x{}: {} x {} tiles: {} full, {} partial, {} empty ({:.1f}% skipped)\n", block,
+      block, bm.num_q_tiles, bm.num_k_tiles, bm.count(TileState::kFull),
+      bm.count(TileState::kPartial),
+      tiles - bm.count(TileState::kFull) - bm.count(TileState::kPartial),
+      tiles ? 100.0 * double(tiles - bm.count(TileState::kFull) - bm.count(TileState::kPartial)) /
+                  double(tiles)
+            : 0.0);
+  int side = static_cast<int>(std::min<int64_t>(S, max_side));
+  fmt::print("picture ({} x {} cells, '#' all visible, '+' some, '.' none; query 0 on top):\n{}",
+             side, side, render_ascii(mask, side));
+  return 0;
+}
+
+int cmd_validate(const std::vector<std::string>& files) {
+  int bad = 0;
+  for (const auto& f : files) {
+    nlohmann::json doc = reports::read_json_file(f);
+    auto problems = reports::validate_report(doc);
+    if (problems.empty()) {
+      fmt::print("{}: valid ({} cases, schema v{})\n", f, doc["cases"].size(),
+                 doc["schema_version"].get<int>());
+    } else {
+      ++bad;
+      fmt::print(stderr, "{}: INVALID, {} problem(s):\n", f, problems.size());
+      for (const auto& p : problems) fmt::print(stderr, "  {}\n", p);
+    }
+  }
+  return bad ? 1 : 0;
+}
+
+std::vector<std::string> gather_hostnames(Communicator& world) {
+  constexpr size_t kLen = 256;
+  std::vector<char> mine(kLen, '\0');
+  std::string h = reports::local_hostname();
+  std::copy_n(h.data(), std::min(h.size(), kLen - 1), mine.begin());
+  std::vector<char> all(kLen * static_cast<size_t>(world.size()));
+  world.all_gather(mine.data(), all.data(), kLen, Device::kCpu);
+  std::vector<std::string> out;
+  for (int r = 0; r < world.size(); ++r)
+    out.emplace_back(all.data() + kLen * static_cast<size_t>(r));
+  world.reset_stats();
+  return out;
+}
+
+std::string one_line(const reports::CaseResult& r) {
+  if (r.status != "ok") return fmt::format("{:<11} {}: {}", r.status, r.id, r.reason);
+  const auto& m = *r.metrics;
+  std::string v;
+  if (r.verification) {
+    const auto& ver = *r.verification;
+    if (!ver.skipped_reason.empty()) {
+      v = " verify skipped";
+    } else {
+      double worst = 0;
+      for (const auto& t : ver.tensors) worst = std::max(worst, t.max_rel_error);
+      v = fmt::format(" verify {} (max rel err {:.2e})", ver.passed ? "PASS" : "FAIL", worst);
+    }
+  }
+  return fmt::format(
+      "ok          {}: median {:.4g} s, {:.3f} TFLOP/s/rank, exposed comm {:.3g} s{}", r.id,
+      m.step_seconds.median, m.tflops_per_rank, m.exposed_comm_seconds, v);
+}
+
+int cmd_run(RunOptions opt, const std::vector<std::string>& command_line, int* argc, char*** argv) {
+  const bool lead = launcher_rank() == 0;
+  reports::Provenance prov;
+  if (lead) prov = reports::collect_local_provenance(command_line);
+  prov.mpi_library = mpi_library_version();
+
+  int exit_code = 0;
+  {
+    std::unique_ptr<Communicator> world = make_world_communicator(argc, argv, opt.comm);
+    const int rank = world->rank();
+    RunContext ctx{.world = world.get(), .hostnames = gather_hostnames(*world)};
+    // Every rank validates the same options the same way: all throw or none does.
+    std::vector<CaseSpec> cases = expand_cases(opt, world->size());
+    // The output folder may exist on rank 0's host only: rank 0 checks, all agree.
+    std::string out_problem;
+    if (rank == 0 && !opt.out.empty()) {
+      try {
+        reports::check_writable(opt.out);
+      } catch (const InputError& e) {
+        out_problem = e.what();
+      }
+    }
+    if (Agreement a = agree(*world, out_problem.empty() ? 0 : 1, out_problem); a.code != 0)
+      throw InputError(a.reason);
+    world->reset_stats();
+
+    reports::Journal journal;
+    if (rank == 0 && !opt.out.empty()) {
+      journal = reports::Journal(opt.out + ".jsonl", /*truncate=*/true);
+      journal.append({{"journal", "cpbench"},
+                      {"schema_version", reports::kSchemaVersion},
+                      {"start_time_utc", prov.start_time_utc},
+                      {"command_line", command_line},
+                      {"world_size", world->size()}});
+    }
+    Watchdog dog;
+    ctx.watchdog = &dog;
+
+    reports::Report report;
+    report.config = opt.to_json();
+    report.config["world_size"] = world->size();
+    if (rank == 0)
+      fmt::print("cpbench: {} case(s) on {} rank(s) ({} communicator)\n", cases.size(),
+                 world->size(), world->backend());
+    for (const auto& spec : cases) {
+      reports::CaseResult r = run_case(spec, ctx);
+      if (r.status == "error") exit_code = std::max(exit_code, kExitCaseError);
+      if (r.verification && r.verification->skipped_reason.empty() && !r.verification->passed)
+        exit_code = kExitVerifyFailed;
+      if (rank == 0) {
+        fmt::print("{}\n", one_line(r));
+        std::fflush(stdout);
+        if (journal.is_open()) journal.append(nlohmann::json(r));
+        report.cases.push_back(std::move(r));
+      }
+    }
+    if (rank == 0) {
+      prov.end_time_utc = reports::utc_now_iso8601();
+      reports::assign_hosts(prov, ctx.hostnames);
+      prov.communicator = world->backend();
+      report.provenance = prov;
+      if (!opt.out.empty()) {
+        nlohmann::json doc = report;
+        auto problems = reports::validate_report(doc);
+        CPB_CHECK(problems.empty(), "the report this run built is invalid: {}",
+                  fmt::join(problems, "; "));
+        reports::write_json_atomic(opt.out, doc);
+        fmt::print("report: {} (journal {}.jsonl)\n", opt.out, opt.out);
+      }
+    }
+  }  // the world (and MPI) ends here, on every rank
+  return exit_code;
+}
+
+int run_main(int argc, char** argv) {
+  std::vector<std::string> command_line(argv, argv + argc);
+  CLI::App app{"cpbench: context-parallel attention benchmark (docs/cli.md)", "cpbench"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", CPB_TOOL_VERSION);
+
+  bool list_json = false;
+  auto* list =
+      app.add_subcommand("list", "kernels, masks (with parameters), CP methods, shardings");
+  list->add_flag("--json", list_json, "machine-readable output");
+
+  auto* mask = app.add_subcommand("mask", "show a mask: slices, area, density, block map, picture");
+  std::string mask_kind, mask_seq;
+  MaskFlags mask_flags;
+  uint64_t mask_seed = 0;
+  int max_side = 64;
+  int64_t tile = 128;
+  mask->add_option("--mask", mask_kind, "mask kind (see `cpbench list`)")->required();
+  mask->add_option("--seq", mask_seq, "sequence length S (k/M suffixes allowed)")->required();
+  mask_flags.add(*mask);
+  auto* mask_seed_opt = mask->add_option("--seed,--mask-seed", mask_seed, "document sampling seed");
+  mask->add_option("--max-side", max_side, "picture size in cells (default 64)");
+  mask->add_option("--tile", tile, "block map tile size (default 128)");
+
+  auto* run = app.add_subcommand("run", "run cases (cartesian product of the comma lists)");
+  RunOptions opt;
+  std::string kernels = "cpu_flash", masks = "causal", seqs = "1024", methods = "none",
+              shardings = "contiguous";
+  MaskFlags run_flags;
+  uint64_t run_mask_seed = 0;
+  run->add_option("--kernel", kernels, "kernel name(s), comma list (default cpu_flash)");
+  run->add_option("--mask", masks, "mask kind(s), comma list (default causal)");
+  run_flags.add(*run);
+  auto* run_mask_seed_opt =
+      run->add_option("--mask-seed", run_mask_seed, "document sampling seed (default: --seed)");
+  run->add_option("--seq", seqs, "sequence length(s) S, comma list, k/M suffixes (default 1024)");
+  run->add_option("--heads", opt.heads_q, "query heads Hq (default 8)");
+  run->add_option("--kv-heads", opt.heads_kv, "key/value heads Hkv (default Hq)");
+  run->add_option("--head-dim", opt.head_dim, "head dim D (default 64)");
+  run->add_option("--dtype", opt.dtype, "fp32 | bf16 | fp16 (default fp32)");
+  run->add_option("--pass", opt.pass, "fwd | bwd | fwd+bwd (default fwd+bwd)");
+  run->add_option("--warmup", opt.warmup, "untimed iterations (default 1)");
+  run->add_option("--iters", opt.iters, "timed iterations, same on every rank (default 5)");
+  run->add_option("--seed", opt.seed, "data seed; also the mask seed unless --mask-seed");
+  run->add_flag("--verify", opt.verify, "compare with cpu_reference on the gathered tensors");
+  run->add_option("--out", opt.out, "report path (JSON); cases also go to <out>.jsonl");
+  run->add_option("--method", methods, "CP method(s), comma list (default none)");
+  run->add_option("--degrees", opt.degrees, "u<U>r<R>, e.g. u2r2, u4, r4 (default auto)");
+  run->add_option("--inner-ring", opt.inner_ring, "loongtrain: inner ring width W (default 1)");
+  run->add_option("--placement", opt.placement, "contiguous | strided (default contiguous)");
+  run->add_option("--sharding", shardings, "sharding(s), comma list (default contiguous)");
+  run->add_option("--timeout", opt.timeout_seconds,
+                  "per-case watchdog in seconds, 0 disables (default 600)");
+  run->add_option("--comm", opt.comm, "communicator backend: auto | self | mpi (default auto)");
+
+  auto* validate = app.add_subcommand("validate", "check report(s) against schema v1");
+  std::vector<std::string> files;
+  validate->add_option("report", files, "report JSON file(s)")->required();
+
+  const bool lead = launcher_rank() == 0;
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return lead ? app.exit(e) : 0;
+  } catch (const CLI::CallForAllHelp& e) {
+    return lead ? app.exit(e) : 0;
+  } catch (const CLI::CallForVersion& e) {
+    return lead ? app.exit(e) : 0;
+  } catch (const CLI::ParseError& e) {
+    if (lead) {
+      std::string msg = e.what();
+      fmt::print(stderr, "cpbench: {} (see `cpbench {} --help`)\n", msg,
+                 app.get_subcommands().empty() ? "" : app.get_subcommands()[0]->get_name());
+    }
+    return kExitInput;
+  }
+
+  if (*list) return cmd_list(list_json);
+  if (*mask)
+    return cmd_mask(mask_kind, mask_seq, mask_flags, mask_seed_opt->count() > 0, mask_seed,
+                    max_side, tile);
+  if (*validate) return cmd_validate(files);
+  opt.kernels = split_list(kernels, "--kernel");
+  opt.masks = split_list(masks, "--mask");
+  opt.seqs = parse_size_list(seqs, "--seq");
+  opt.methods = split_list(methods, "--method");
+  opt.shardings = split_list(shardings, "--sharding");
+  opt.mask_params = run_flags.params();
+  if (run_mask_seed_opt->count()) opt.mask_seed = run_mask_seed;
+  return cmd_run(opt, command_line, &argc, &argv);
+}
+
+}  // namespace
+}  // namespace cpb::bench
+
+int main(int argc, char** argv) {
+  try {
+    return cpb::bench::run_main(argc, argv);
+  } catch (const cpb::InputError& e) {
+    // One line: strip the file:line prefix the macro adds for developers? Keep it:
+    // it names the check; the message after it names the value and what is allowed.
+    fmt::print(stderr, "cpbench: error: {}\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "cpbench: internal error: {}\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,314 @@
+#include "bench/options.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <set>
+
+#include "common/errors.h"
+#include "kernels/kernel.h"
+#include "masks/generators.h"
+#include "parallel/sharding.h"
+
+namespace cpb::bench {
+
+std::string to_string(Pass p) {
+  switch (p) {
+    case Pass::kForward:
+      return "fwd";
+    case Pass::kBackward:
+      return "bwd";
+    case Pass::kForwardBackward:
+      return "fwd+bwd";
+  }
+  return "?";
+}
+
+Pass parse_pass(const std::string& s) {
+  if (s == "fwd") return Pass::kForward;
+  if (s == "bwd") return Pass::kBackward;
+  if (s == "fwd+bwd" || s == "fwdbwd") return Pass::kForwardBackward;
+  CPB_INPUT_ERROR("unknown --pass '{}'; allowed: fwd, bwd, fwd+bwd", s);
+}
+
+Degrees parse_degrees(const std::string& text) {
+  Degrees d;
+  if (text.empty() || text == "auto") return d;
+  size_t i = 0;
+  auto bad = [&](const char* why) {
+    CPB_INPUT_ERROR("bad --degrees '{}': {}; allowed: u<N>r<M> (e.g. u2r2), u<N>, r<M>, or auto",
+                    text, why);
+  };
+  while (i < text.size()) {
+    char c = static_cast<char>(std::tolower(static_cast<unsigned char>(text[i])));
+    if (c != 'u' && c != 'r') bad("expected 'u' or 'r'");
+    ++i;
+    size_t start = i;
+    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+    if (i == start) bad("expected a number after the letter");
+    if (i - start > 6) bad("degree too large");
+    int v = std::stoi(text.substr(start, i - start));
+    if (v < 1) bad("degrees must be >= 1");
+    std::optional<int>& slot = c == 'u' ? d.ulysses : d.ring;
+    if (slot) bad("a degree is given twice");
+    slot = v;
+  }
+  return d;
+}
+
+std::string to_string(const Degrees& d) {
+  if (!d.ulysses && !d.ring) return "auto";
+  std::string s;
+  if (d.ulysses) s += fmt::format("u{}", *d.ulysses);
+  if (d.ring) s += fmt::format("r{}", *d.ring);
+  return s;
+}
+
+void resolve_degrees(const std::string& method, int world, const Degrees& given, CpConfig& cfg) {
+  int u = 1, r = 1;
+  if (method == "none") {
+    u = 1, r = 1;
+  } else if (method == "ulysses") {
+    u = world;
+  } else if (method.rfind("ring", 0) == 0) {
+    r = world;
+  } else {
+    // Hybrids: the most square split, Ulysses side the larger (it is the one that
+    // wants the fast intra-node links).
+    u = world;
+    for (int c = 1; c <= world; ++c)
+      if (world % c == 0 && static_cast<int64_t>(c) * c >= world) {
+        u = c;
+        break;
+      }
+    r = world / u;
+  }
+  if (given.ulysses) u = *given.ulysses;
+  if (given.ring) r = *given.ring;
+  cfg.ulysses_degree = u;
+  cfg.ring_degree = r;
+}
+
+std::vector<std::string> split_list(const std::string& s, const std::string& what) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    size_t comma = s.find(',', start);
+    std::string item =
+        s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    CPB_REQUIRE(!item.empty(), "empty item in {} list '{}'; give comma-separated values", what, s);
+    out.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::vector<int64_t> parse_size_list(const std::string& s, const std::string& flag) {
+  std::vector<int64_t> out;
+  for (const auto& item : split_list(s, flag)) {
+    int64_t mult = 1;
+    std::string digits = item;
+    char last = static_cast<char>(std::tolower(static_cast<unsigned char>(digits.back())));
+    if (last == 'k' || last == 'm') {
+      mult = last == 'k' ? 1024 : 1024 * 1024;
+      digits.pop_back();
+    }
+    bool ok = !digits.empty() && digits.size() <= 12 &&
+              std::all_of(digits.begin(), digits.end(),
+                          [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+    CPB_REQUIRE(ok, "{} '{}' is not a positive integer (allowed: N, Nk, NM, comma lists)", flag,
+                item);
+    int64_t v = std::stoll(digits) * mult;
+    CPB_REQUIRE(v >= 1, "{} {} must be >= 1", flag, item);
+    out.push_back(v);
+  }
+  return out;
+}
+
+MaskSpec build_mask_spec(const std::string& kind, const MaskParams& params, uint64_t seed) {
+  const MaskKindDef& def = find_mask_kind(kind);  // InputError listing the kinds
+  nlohmann::json j = {{"kind", kind}};
+  auto uses = [&](const std::string& p) {
+    return std::find(def.params.begin(), def.params.end(), p) != def.params.end();
+  };
+  for (const auto& [key, value] : params.values)
+    if (uses(key)) j[key] = value;
+  if (uses("seed") && !j.contains("seed")) j["seed"] = seed;
+  for (const auto& key : def.required)
+    if (!j.contains(key)) {
+      std::string flag = key;
+      std::replace(flag.begin(), flag.end(), '_', '-');
+      CPB_INPUT_ERROR("mask '{}' needs --{} (its parameters: {})", kind, flag,
+                      fmt::join(def.params, ", "));
+    }
+  return j.get<MaskSpec>();
+}
+
+nlohmann::json RunOptions::to_json() const {
+  nlohmann::json mp = nlohmann::json::object();
+  for (const auto& [k, v] : mask_params.values) mp[k] = v;
+  return {{"kernels", kernels},
+          {"masks", masks},
+          {"mask_params", mp},
+          {"seqs", seqs},
+          {"methods", methods},
+          {"shardings", shardings},
+          {"heads_q", heads_q},
+          {"heads_kv", heads_kv == 0 ? heads_q : heads_kv},
+          {"head_dim", head_dim},
+          {"dtype", dtype},
+          {"pass", pass},
+          {"warmup", warmup},
+          {"iters", iters},
+          {"seed", seed},
+          {"mask_seed", mask_seed ? nlohmann::json(*mask_seed) : nlohmann::json(nullptr)},
+          {"verify", verify},
+          {"out", out},
+          {"degrees", degrees.empty() ? "auto" : degrees},
+          {"inner_ring", inner_ring},
+          {"placement", placement},
+          {"timeout_seconds", timeout_seconds},
+          {"comm", comm}};
+}
+
+std::string CaseSpec::id() const {
+  std::string mask_id = mask.kind;
+  nlohmann::json mj = mask;
+  for (const auto& [k, v] : mj.items())
+    if (k != "kind")
+      mask_id += fmt::format(",{}={}", k, v.is_string() ? v.get<std::string>() : v.dump());
+  return fmt::format("{}/{}/{}/S{}/H{}-{}/D{}/{}/{}/u{}r{}w{}/{}/{}", method, kernel, mask_id, seq,
+                     heads_q, heads_kv, head_dim, to_string(dtype), to_string(pass),
+                     cp.ulysses_degree, cp.ring_degree, cp.inner_ring,
+                     cp.placement == Placement::kContiguous ? "contiguous" : "strided",
+                     cp.sharding);
+}
+
+nlohmann::json CaseSpec::params_json() const {
+  return {
+      {"kernel", kernel},
+      {"mask", mask},
+      {"seq", seq},
+      {"heads_q", heads_q},
+      {"heads_kv", heads_kv},
+      {"head_dim", head_dim},
+      {"dtype", std::string(to_string(dtype))},
+      {"pass", to_string(pass)},
+      {"warmup", warmup},
+      {"iters", iters},
+      {"seed", seed},
+      {"verify", verify},
+      {"method", method},
+      {"world_size", cp.world},
+      {"degrees",
+       {{"ulysses", cp.ulysses_degree}, {"ring", cp.ring_degree}, {"inner_ring", cp.inner_ring}}},
+      {"placement", cp.placement == Placement::kContiguous ? "contiguous" : "strided"},
+      {"sharding", cp.sharding},
+      {"timeout_seconds", timeout_seconds}};
+}
+
+namespace {
+
+void require_registered(bool known, const std::string& noun, const std::string& flag,
+                        const std::string& name, const std::vector<std::string>& allowed) {
+  CPB_REQUIRE(known, "unknown {} '{}' (--{}); allowed: {}", noun, name, flag,
+              fmt::join(allowed, ", "));
+}
+
+}  // namespace
+
+std::vector<CaseSpec> expand_cases(const RunOptions& o, int world) {
+  CPB_REQUIRE(world >= 1, "world size {} must be >= 1", world);
+  const auto& kernels = KernelRegistry::instance();
+  const auto& methods = CpMethodRegistry::instance();
+  const auto& shardings = ShardingRegistry::instance();
+  for (const auto& k : o.kernels)
+    require_registered(kernels.contains(k), "kernel", "kernel", k, kernels.names());
+  for (const auto& m : o.methods)
+    require_registered(methods.contains(m), "CP method", "method", m, methods.names());
+  for (const auto& s : o.shardings)
+    require_registered(shardings.contains(s) || (s == "contiguous" && shardings.names().empty()),
+                       "sharding", "sharding", s, shardings.names());
+  CPB_REQUIRE(!o.kernels.empty() && !o.masks.empty() && !o.seqs.empty() && !o.methods.empty() &&
+                  !o.shardings.empty(),
+              "every sweep axis (--kernel, --mask, --seq, --method, --sharding) needs a value");
+  for (int64_t s : o.seqs) CPB_REQUIRE(s >= 1, "--seq {} must be >= 1", s);
+  CPB_REQUIRE(o.heads_q >= 1, "--heads {} must be >= 1", o.heads_q);
+  int64_t hkv = o.heads_kv == 0 ? o.heads_q : o.heads_kv;
+  CPB_REQUIRE(hkv >= 1, "--kv-heads {} must be >= 1", o.heads_kv);
+  CPB_REQUIRE(o.heads_q % hkv == 0, "--heads {} must be a multiple of --kv-heads {} (GQA)",
+              o.heads_q, hkv);
+  CPB_REQUIRE(o.head_dim >= 1, "--head-dim {} must be >= 1", o.head_dim);
+  CPB_REQUIRE(o.warmup >= 0, "--warmup {} must be >= 0", o.warmup);
+  CPB_REQUIRE(o.iters >= 1, "--iters {} must be >= 1", o.iters);
+  CPB_REQUIRE(o.inner_ring >= 1, "--inner-ring {} must be >= 1", o.inner_ring);
+  CPB_REQUIRE(o.placement == "contiguous" || o.placement == "strided",
+              "unknown --placement '{}'; allowed: contiguous, strided", o.placement);
+  CPB_REQUIRE(std::isfinite(o.timeout_seconds), "--timeout {} must be a number of seconds",
+              o.timeout_seconds);
+  DType dtype = parse_dtype(o.dtype);
+  Pass pass = parse_pass(o.pass);
+  Degrees degrees = parse_degrees(o.degrees);
+  uint64_t mask_seed = o.mask_seed.value_or(o.seed);
+
+  // A mask parameter no listed kind reads is almost certainly a typo'd intent.
+  for (const auto& [key, value] : o.mask_params.values) {
+    bool used = false;
+    for (const auto& kind : o.masks) {
+      const auto& p = find_mask_kind(kind).params;
+      used = used || std::find(p.begin(), p.end(), key) != p.end();
+    }
+    std::string flag = key;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    CPB_REQUIRE(used, "--{} is not a parameter of mask(s) {}; see `cpbench list`", flag,
+                fmt::join(o.masks, ", "));
+  }
+
+  std::vector<MaskSpec> specs;
+  for (const auto& kind : o.masks) {
+    MaskSpec spec = build_mask_spec(kind, o.mask_params, mask_seed);
+    // Build once per length now so window > S or a bad histogram fails before any run.
+    for (int64_t s : o.seqs) make_mask(spec, s);
+    specs.push_back(spec);
+  }
+
+  std::vector<CaseSpec> cases;
+  std::set<std::string> seen;
+  for (const auto& kernel : o.kernels)
+    for (const auto& spec : specs)
+      for (int64_t seq : o.seqs)
+        for (const auto& method : o.methods)
+          for (const auto& sharding : o.shardings) {
+            CaseSpec c{.kernel = kernel,
+                       .mask = spec,
+                       .seq = seq,
+                       .heads_q = o.heads_q,
+                       .heads_kv = hkv,
+                       .head_dim = o.head_dim,
+                       .dtype = dtype,
+                       .pass = pass,
+                       .warmup = o.warmup,
+                       .iters = o.iters,
+                       .seed = o.seed,
+                       .verify = o.verify,
+                       .method = method,
+                       .cp = {.world = world,
+                              .inner_ring = o.inner_ring,
+                              .placement = o.placement == "strided" ? Placement::kStrided
+                                                                    : Placement::kContiguous,
+                              .sharding = sharding},
+                       .timeout_seconds = o.timeout_seconds};
+            resolve_degrees(method, world, degrees, c.cp);
+            CPB_REQUIRE(seen.insert(c.id()).second, "case '{}' is listed twice", c.id());
+            cases.push_back(std::move(c));
+          }
+  return cases;
+}
+
+}  // namespace cpb::bench

@@ -1,0 +1,105 @@
+// Driver configuration: RunOptions is what the user asked for (comma lists allowed
+// on the sweep axes); expand_cases() turns it into CaseSpecs, one fully resolved
+// case each, validated before anything runs so bad input fails in a second with
+// exit 2. A JSON sweep config (issue 4) only has to produce the same RunOptions.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "masks/mask_spec.h"
+#include "parallel/cp_method.h"
+
+namespace cpb::bench {
+
+enum class Pass { kForward, kBackward, kForwardBackward };
+std::string to_string(Pass p);
+Pass parse_pass(const std::string& s);  // fwd | bwd | fwd+bwd; InputError otherwise
+
+// Parallel degrees as the user wrote them: "u2r2", "u4", "r4", or "auto" (empty).
+// Unset parts are derived per method from the world size (see resolve_degrees).
+struct Degrees {
+  std::optional<int> ulysses, ring;
+  bool operator==(const Degrees&) const = default;
+};
+Degrees parse_degrees(const std::string& s);  // InputError naming the bad text
+std::string to_string(const Degrees& d);
+
+// Degrees a method gets on `world` ranks: ulysses -> u=P,r=1; ring_* -> u=1,r=P;
+// usp/loongtrain and unknown methods -> the given values, else u = the smallest
+// divisor of P that is >= sqrt(P), r = P/u. Explicit values always win (the
+// method's supports() then says whether it can run them).
+void resolve_degrees(const std::string& method, int world, const Degrees& given, CpConfig& cfg);
+
+// Mask parameters given on the command line; unset ones are not applied.
+struct MaskParams {
+  std::map<std::string, nlohmann::json> values;  // MaskSpec JSON key -> value
+};
+
+struct RunOptions {
+  std::vector<std::string> kernels = {"cpu_flash"};
+  std::vector<std::string> masks = {"causal"};
+  MaskParams mask_params;
+  std::vector<int64_t> seqs = {1024};
+  std::vector<std::string> methods = {"none"};
+  std::vector<std::string> shardings = {"contiguous"};
+  int64_t heads_q = 8, heads_kv = 0;  // heads_kv 0 = heads_q
+  int64_t head_dim = 64;
+  std::string dtype = "fp32";
+  std::string pass = "fwd+bwd";
+  int warmup = 1, iters = 5;
+  uint64_t seed = 0;
+  std::optional<uint64_t> mask_seed;  // default: seed
+  bool verify = false;
+  std::string out;  // report path; "" = no file
+  std::string degrees;
+  int inner_ring = 1;
+  std::string placement = "contiguous";
+  double timeout_seconds = 600;  // per case, watchdog; <= 0 disables
+  std::string comm = "auto";     // world communicator backend
+
+  nlohmann::json to_json() const;  // echoed into the report's config
+};
+
+// One case, fully resolved (mask spec built and checked, names checked).
+struct CaseSpec {
+  std::string kernel;
+  MaskSpec mask;
+  int64_t seq = 0;
+  int64_t heads_q = 0, heads_kv = 0, head_dim = 0;
+  DType dtype = DType::kF32;
+  Pass pass = Pass::kForwardBackward;
+  int warmup = 0, iters = 1;
+  uint64_t seed = 0;
+  bool verify = false;
+  std::string method;
+  CpConfig cp;  // world, degrees, inner ring, placement, sharding
+  double timeout_seconds = 0;
+
+  std::string id() const;  // stable, human-readable key
+  nlohmann::json params_json() const;
+};
+
+// Validates every value (names against the registries, sizes, Hq % Hkv, mask
+// parameters against each kind, window <= S via make_mask) and returns the cartesian
+// product kernels x masks x seqs x methods x shardings, in that nesting order.
+// Throws InputError naming the first bad value and what is allowed.
+std::vector<CaseSpec> expand_cases(const RunOptions& opt, int world);
+
+// The mask spec of `kind` with the command-line parameters it uses; a parameter
+// that none of the listed kinds uses is rejected in expand_cases.
+MaskSpec build_mask_spec(const std::string& kind, const MaskParams& params, uint64_t seed);
+
+// "1024,4k,1M" -> {1024, 4096, 1048576} (k/K = 1024, m/M = 1024^2); InputError
+// naming `flag` and the bad item otherwise (also for values < 1).
+std::vector<int64_t> parse_size_list(const std::string& s, const std::string& flag);
+
+// "a,b,c" -> {"a","b","c"}; empty items rejected with `what` named.
+std::vector<std::string> split_list(const std::string& s, const std::string& what);
+
+}  // namespace cpb::bench

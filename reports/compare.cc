@@ -1,0 +1,426 @@
+// Regression compare. The statistics are deliberately simple and conservative: a
+// one-sided rank test (no normality assumption: step times are skewed by stragglers)
+// when the samples are large enough for it to reach alpha at all, else a check that
+// the p10-p90 ranges do not overlap, which needs no samples.
+#include "reports/compare.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <numeric>
+#include <set>
+
+#include "common/errors.h"
+
+namespace cpb::reports {
+namespace {
+
+using nlohmann::json;
+
+enum class Kind { kTimed, kDerived, kGauge, kExact };
+
+struct MetricDef {
+  const char* name;
+  const char* path;  // key in case.metrics
+  Kind kind;
+  bool lower_is_better;
+};
+
+const MetricDef kMetrics[] = {
+    {"step", "step_seconds", Kind::kTimed, true},
+    {"tflops_per_rank", "tflops_per_rank", Kind::kDerived, false},
+    {"compute_seconds", "compute_seconds", Kind::kGauge, true},
+    {"exposed_comm_seconds", "exposed_comm_seconds", Kind::kGauge, true},
+    {"peak_rss_bytes_max", "peak_rss_bytes_max", Kind::kGauge, true},
+    {"flops", "flops", Kind::kExact, true},
+    {"mask_area", "mask_area", Kind::kExact, true},
+    {"bytes_sent_max", "bytes_sent_max", Kind::kExact, true},
+    {"bytes_received_max", "bytes_received_max", Kind::kExact, true},
+    {"expected_bytes_sent_max", "expected_bytes_sent_max", Kind::kExact, true},
+    {"expected_bytes_received_max", "expected_bytes_received_max", Kind::kExact, true},
+};
+
+// Severity of a status for "did it get worse": ok < unsupported < timeout < error.
+int severity(const std::string& s) {
+  if (s == "ok") return 0;
+  if (s == "unsupported") return 1;
+  if (s == "timeout") return 2;
+  return 3;
+}
+
+double rel_change(double base, double now) {
+  if (base == 0) return now == 0 ? 0 : (now > 0 ? INFINITY : -INFINITY);
+  return now / base - 1;
+}
+
+std::vector<double> samples_of(const json& stats) {
+  std::vector<double> out;
+  if (stats.contains("samples") && stats["samples"].is_array())
+    for (const json& v : stats["samples"])
+      if (v.is_number()) out.push_back(v.get<double>());
+  return out;
+}
+
+// Log of the binomial coefficient, for the exact-test bound.
+double log_choose(size_t n, size_t k) {
+  return std::lgamma(double(n) + 1) - std::lgamma(double(k) + 1) - std::lgamma(double(n - k) + 1);
+}
+
+// Exact upper tail P(U >= u) of the Mann-Whitney statistic for sizes n, m without ties:
+// counts of arrangements with U = k follow f(n, m, k) = f(n-1, m, k-m) + f(n, m-1, k).
+double exact_upper_tail(size_t n, size_t m, double u) {
+  size_t umax = n * m;
+  // table[i][j] is the distribution for sizes (i, j); only two rows of i are kept.
+  std::vector<std::vector<double>> prev(m + 1), cur(m + 1);
+  for (size_t j = 0; j <= m; ++j) prev[j] = std::vector<double>(1, 1.0);  // i = 0: U = 0
+  for (size_t i = 1; i <= n; ++i) {
+    cur[0] = std::vector<double>(1, 1.0);  // j = 0: U = 0
+    for (size_t j = 1; j <= m; ++j) {
+      std::vector<double> d(i * j + 1, 0.0);
+      // the largest element belongs to y (size i): it beats all j x's -> shift by j
+      for (size_t k = 0; k < prev[j].size(); ++k) d[k + j] += prev[j][k];
+      for (size_t k = 0; k < cur[j - 1].size(); ++k) d[k] += cur[j - 1][k];
+      cur[j] = std::move(d);
+    }
+    std::swap(prev, cur);
+  }
+  const std::vector<double>& dist = prev[m];
+  double total = std::accumulate(dist.begin(), dist.end(), 0.0);
+  double tail = 0;
+  for (size_t k = 0; k <= umax; ++k)
+    if (double(k) >= u - 1e-9) tail += dist[k];
+  return tail / total;
+}
+
+double normal_upper(double z) { return 0.5 * std::erfc(z / std::sqrt(2.0)); }
+
+std::string fmt_value(const std::string& metric, double v) {
+  if (metric == "step" || metric == "compute_seconds" || metric == "exposed_comm_seconds")
+    return fmt::format("{:.4g} ms", v * 1e3);
+  if (metric == "tflops_per_rank") return fmt::format("{:.4g}", v);
+  if (metric == "peak_rss_bytes_max") return fmt::format("{:.1f} MiB", v / (1024.0 * 1024.0));
+  return fmt::format("{:.0f}", v);
+}
+
+std::string fmt_change(double c) {
+  if (std::isinf(c)) return c > 0 ? "+inf" : "-inf";
+  return fmt::format("{:+.1f}%", c * 100);
+}
+
+// Judges a shift of `change` (positive = numerically larger) given a threshold and a
+// significance outcome in the worse and better directions.
+Verdict judge(double change, bool lower_is_better, double threshold, bool sig_larger,
+              bool sig_smaller) {
+  double worse = lower_is_better ? change : -change;
+  bool sig_worse = lower_is_better ? sig_larger : sig_smaller;
+  bool sig_better = lower_is_better ? sig_smaller : sig_larger;
+  if (worse > threshold) return sig_worse ? Verdict::kRegressed : Verdict::kNoise;
+  if (-worse > threshold) return sig_better ? Verdict::kImproved : Verdict::kNoise;
+  return Verdict::kSame;
+}
+
+}  // namespace
+
+const char* to_string(Verdict v) {
+  switch (v) {
+    case Verdict::kSame:
+      return "same";
+    case Verdict::kImproved:
+      return "improved";
+    case Verdict::kNoise:
+      return "noise";
+    case Verdict::kRegressed:
+      return "REGRESSED";
+    case Verdict::kInfo:
+      return "info";
+  }
+  return "?";
+}
+
+double parse_fraction(const std::string& text, const std::string& what) {
+  std::string t = text;
+  bool percent = !t.empty() && t.back() == '%';
+  if (percent) t.pop_back();
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(t, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (t.empty() || used != t.size() || !std::isfinite(v) || v < 0)
+    CPB_INPUT_ERROR("{}: '{}' is not a threshold; use a percentage like 5% or a fraction like 0.05",
+                    what, text);
+  return percent ? v / 100 : v;
+}
+
+std::vector<std::string> compare_metric_names() {
+  std::vector<std::string> out;
+  for (const auto& m : kMetrics) out.push_back(m.name);
+  return out;
+}
+
+void add_metric_threshold(CompareOptions& options, const std::string& assignment) {
+  auto eq = assignment.find('=');
+  auto names = compare_metric_names();
+  if (eq == std::string::npos)
+    CPB_INPUT_ERROR("--metric-threshold '{}': expected name=value (e.g. step=10%); names: {}",
+                    assignment, fmt::join(names, ", "));
+  std::string name = assignment.substr(0, eq), value = assignment.substr(eq + 1);
+  if (name == "step_seconds") name = "step";
+  if (std::find(names.begin(), names.end(), name) == names.end())
+    CPB_INPUT_ERROR("--metric-threshold: unknown metric '{}'; allowed: {}", name,
+                    fmt::join(names, ", "));
+  const MetricDef* def = nullptr;
+  for (const auto& m : kMetrics)
+    if (name == m.name) def = &m;
+  if (value == "off") {
+    options.metric_thresholds[name] = -1;
+    return;
+  }
+  if (def->kind == Kind::kExact)
+    CPB_INPUT_ERROR("--metric-threshold {}: '{}' is an exact metric; only '{}=off' is allowed",
+                    name, value, name);
+  options.metric_thresholds[name] = parse_fraction(value, "--metric-threshold " + name);
+}
+
+double mann_whitney_min_p(size_t n, size_t m) {
+  if (n == 0 || m == 0) return 1;
+  return std::exp(-log_choose(n + m, n));
+}
+
+double mann_whitney_greater(const std::vector<double>& x, const std::vector<double>& y) {
+  size_t n = x.size(), m = y.size();
+  if (n == 0 || m == 0) return 1;
+  // Ranks of the pooled sample, ties given their average rank.
+  std::vector<std::pair<double, int>> all;
+  for (double v : x) all.push_back({v, 0});
+  for (double v : y) all.push_back({v, 1});
+  std::sort(all.begin(), all.end());
+  size_t N = all.size();
+  double rank_sum_y = 0, tie_term = 0;
+  bool ties = false;
+  for (size_t i = 0; i < N;) {
+    size_t j = i;
+    while (j < N && all[j].first == all[i].first) ++j;
+    double avg = (double(i + 1) + double(j)) / 2;
+    size_t t = j - i;
+    if (t > 1) {
+      ties = true;
+      tie_term += double(t) * double(t) * double(t) - double(t);
+    }
+    for (size_t k = i; k < j; ++k)
+      if (all[k].second == 1) rank_sum_y += avg;
+    i = j;
+  }
+  double u = rank_sum_y - double(m) * double(m + 1) / 2;  // pairs (x, y) with y > x
+  if (!ties && n <= 40 && m <= 40) return exact_upper_tail(m, n, u);
+  double mean = double(n) * double(m) / 2;
+  double var = double(n) * double(m) / 12 * ((N + 1) - tie_term / (double(N) * double(N - 1)));
+  if (var <= 0) return u > mean ? 0 : 1;
+  double z = (u - mean - 0.5) / std::sqrt(var);
+  return normal_upper(z);
+}
+
+Comparison compare_reports(const ReportSet& base, const ReportSet& now,
+                           const CompareOptions& options, const std::string& base_name,
+                           const std::string& new_name) {
+  Comparison out;
+  out.base_name = base_name;
+  out.new_name = new_name;
+  std::map<std::string, const json*> new_cases;
+  for (const json& c : now.cases) new_cases[case_key(c)] = &c;
+  std::set<std::string> matched;
+
+  auto threshold_of = [&](const MetricDef& m) -> std::optional<double> {
+    auto it = options.metric_thresholds.find(m.name);
+    if (it != options.metric_thresholds.end()) {
+      if (it->second < 0) return std::nullopt;
+      return it->second;
+    }
+    if (m.kind == Kind::kTimed) return options.threshold;
+    if (m.kind == Kind::kExact) return 0.0;
+    return std::nullopt;  // gauges and derived metrics: shown, not judged, by default
+  };
+
+  for (const json& b : base.cases) {
+    std::string key = case_key(b);
+    auto it = new_cases.find(key);
+    if (it == new_cases.end()) {
+      out.missing.push_back(case_label(b));
+      continue;
+    }
+    matched.insert(key);
+    const json& n = *it->second;
+    CaseComparison cc;
+    cc.key = key;
+    cc.label = case_label(b);
+    cc.base_status = b.value("status", "?");
+    cc.new_status = n.value("status", "?");
+    if (cc.base_status != cc.new_status) {
+      bool worse = severity(cc.new_status) > severity(cc.base_status);
+      std::string why = n.value("reason", "");
+      cc.notes.push_back(fmt::format("status {} -> {}{}", cc.base_status, cc.new_status,
+                                     why.empty() ? "" : ": " + why));
+      if (worse) cc.regressed = true;
+    }
+    const json& bv = b.value("verification", json());
+    const json& nv = n.value("verification", json());
+    if (bv.is_object() && nv.is_object() && bv.value("passed", false) &&
+        !nv.value("passed", false) && nv.value("skipped_reason", "").empty()) {
+      cc.notes.push_back("verification passed -> failed");
+      cc.regressed = true;
+    }
+    if (cc.base_status == "ok" && cc.new_status == "ok") {
+      const json& bm = b["metrics"];
+      const json& nm = n["metrics"];
+      for (const MetricDef& def : kMetrics) {
+        auto thr = threshold_of(def);
+        if (!bm.contains(def.path) || !nm.contains(def.path)) continue;
+        MetricChange mc;
+        mc.metric = def.name;
+        if (def.kind == Kind::kTimed) {
+          const json& bs = bm[def.path];
+          const json& ns = nm[def.path];
+          mc.base = bs.value("median", 0.0);
+          mc.now = ns.value("median", 0.0);
+          mc.change = rel_change(mc.base, mc.now);
+          if (!thr) {
+            mc.verdict = Verdict::kInfo;
+            mc.test = "none";
+          } else {
+            auto xs = samples_of(bs), ys = samples_of(ns);
+            bool sig_larger, sig_smaller;
+            if (mann_whitney_min_p(xs.size(), ys.size()) <= options.alpha) {
+              mc.test = "mann-whitney";
+              double p_up = mann_whitney_greater(xs, ys), p_down = mann_whitney_greater(ys, xs);
+              mc.p_value = mc.change >= 0 ? p_up : p_down;
+              sig_larger = p_up <= options.alpha;
+              sig_smaller = p_down <= options.alpha;
+            } else {
+              mc.test = "p10-p90";
+              sig_larger = ns.value("p10", mc.now) > bs.value("p90", mc.base);
+              sig_smaller = ns.value("p90", mc.now) < bs.value("p10", mc.base);
+            }
+            mc.verdict = judge(mc.change, def.lower_is_better, *thr, sig_larger, sig_smaller);
+          }
+        } else {
+          mc.base = bm[def.path].is_number() ? bm[def.path].get<double>() : 0;
+          mc.now = nm[def.path].is_number() ? nm[def.path].get<double>() : 0;
+          mc.change = rel_change(mc.base, mc.now);
+          if (def.kind == Kind::kExact) {
+            if (!thr || mc.base == mc.now) continue;  // exact rows only when they differ
+            mc.test = "exact";
+            mc.verdict = Verdict::kRegressed;
+          } else if (def.kind == Kind::kDerived && !thr) {
+            // flops / median step: judged through the step row, shown for reading.
+            mc.test = "from step";
+            mc.verdict = Verdict::kInfo;
+          } else if (!thr) {
+            mc.test = "none";
+            mc.verdict = Verdict::kInfo;
+          } else {
+            mc.test = "threshold";
+            mc.verdict = judge(mc.change, def.lower_is_better, *thr, true, true);
+          }
+        }
+        if (mc.verdict == Verdict::kRegressed) cc.regressed = true;
+        cc.metrics.push_back(mc);
+      }
+    }
+    if (cc.regressed) ++out.regressions;
+    out.cases.push_back(std::move(cc));
+  }
+  for (const json& c : now.cases)
+    if (!matched.count(case_key(c))) out.added.push_back(case_label(c));
+  out.failed = out.regressions > 0 || (options.fail_on_missing && !out.missing.empty());
+  return out;
+}
+
+namespace {
+
+struct Row {
+  std::string cells[7];
+};
+
+std::vector<Row> table_rows(const Comparison& c) {
+  std::vector<Row> rows;
+  for (const auto& cc : c.cases) {
+    for (const auto& n : cc.notes)
+      rows.push_back({{cc.label, "status", cc.base_status, cc.new_status, "", n,
+                       cc.regressed ? "REGRESSED" : "changed"}});
+    for (const auto& m : cc.metrics) {
+      std::string test = m.test;
+      if (m.p_value >= 0) test += fmt::format(" p={:.2g}", m.p_value);
+      rows.push_back({{cc.label, m.metric, fmt_value(m.metric, m.base), fmt_value(m.metric, m.now),
+                       fmt_change(m.change), test, to_string(m.verdict)}});
+    }
+    if (cc.notes.empty() && cc.metrics.empty())
+      rows.push_back({{cc.label, "status", cc.base_status, cc.new_status, "", "", "same"}});
+  }
+  return rows;
+}
+
+const char* const kHeader[7] = {"case", "metric", "base", "new", "change", "test", "verdict"};
+
+std::string summary_line(const Comparison& c) {
+  return fmt::format("{} matched case(s), {} regressed, {} missing from new, {} only in new: {}",
+                     c.cases.size(), c.regressions, c.missing.size(), c.added.size(),
+                     c.failed ? "FAIL" : "PASS");
+}
+
+}  // namespace
+
+std::string render_markdown(const Comparison& c) {
+  std::string s = fmt::format("## cpbench compare: `{}` -> `{}`\n\n{}\n\n", c.base_name, c.new_name,
+                              summary_line(c));
+  s += "| case | metric | base | new | change | test | verdict |\n";
+  s += "|---|---|---:|---:|---:|---|---|\n";
+  for (const Row& r : table_rows(c)) {
+    s += "|";
+    for (const auto& cell : r.cells) s += " " + cell + " |";
+    s += "\n";
+  }
+  if (!c.missing.empty()) {
+    s += "\n**Missing from new** (in base only):\n\n";
+    for (const auto& m : c.missing) s += "- " + m + "\n";
+  }
+  if (!c.added.empty()) {
+    s += "\n**New cases** (not in base):\n\n";
+    for (const auto& m : c.added) s += "- " + m + "\n";
+  }
+  return s;
+}
+
+std::string render_text(const Comparison& c) {
+  auto rows = table_rows(c);
+  size_t width[7];
+  for (int i = 0; i < 7; ++i) width[i] = std::string(kHeader[i]).size();
+  for (const Row& r : rows)
+    for (int i = 0; i < 7; ++i) width[i] = std::max(width[i], r.cells[i].size());
+  auto line = [&](const std::string* cells) {
+    std::string l;
+    for (int i = 0; i < 7; ++i) {
+      bool right = i >= 2 && i <= 4;
+      l += right ? fmt::format("{:>{}}", cells[i], width[i])
+                 : fmt::format("{:<{}}", cells[i], width[i]);
+      l += i < 6 ? "  " : "";
+    }
+    while (!l.empty() && l.back() == ' ') l.pop_back();
+    return l + "\n";
+  };
+  std::string s = fmt::format("cpbench compare: {} -> {}\n", c.base_name, c.new_name);
+  std::string header[7];
+  for (int i = 0; i < 7; ++i) header[i] = kHeader[i];
+  s += line(header);
+  for (const Row& r : rows) s += line(r.cells);
+  for (const auto& m : c.missing) s += "MISSING from new: " + m + "\n";
+  for (const auto& m : c.added) s += "only in new: " + m + "\n";
+  s += summary_line(c) + "\n";
+  return s;
+}
+
+}  // namespace cpb::reports

@@ -1,0 +1,262 @@
+// Table rendering. Cells that did not run show their status (unsupported, error,
+// timeout) instead of a number, so a hole in a table always says why it is there.
+#include "reports/tables.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <cmath>
+#include <map>
+#include <optional>
+#include <set>
+#include <tuple>
+
+#include "common/errors.h"
+
+namespace cpb::reports {
+namespace {
+
+using nlohmann::json;
+
+const std::vector<TableMetric> kTableMetrics = {
+    {"tflops_per_rank", "TFLOP/s per rank"},      {"tflops_total", "TFLOP/s total"},
+    {"step_ms", "median step time (ms)"},         {"exposed_comm_ms", "exposed communication (ms)"},
+    {"overlap_efficiency", "overlap efficiency"}, {"peak_rss_mib", "peak RSS per rank (MiB)"},
+};
+
+std::string str(const json& p, const char* k) {
+  return p.contains(k) && p[k].is_string() ? p[k].get<std::string>() : "";
+}
+std::string num(const json& p, const char* k) {
+  return p.contains(k) && p[k].is_number() ? p[k].dump() : "";
+}
+
+std::optional<double> metric_value(const json& c, const std::string& name) {
+  if (c.value("status", "") != "ok" || !c.contains("metrics") || !c["metrics"].is_object())
+    return std::nullopt;
+  const json& m = c["metrics"];
+  auto get = [&](const char* k) -> std::optional<double> {
+    if (m.contains(k) && m[k].is_number()) return m[k].get<double>();
+    return std::nullopt;
+  };
+  if (name == "tflops_per_rank") return get("tflops_per_rank");
+  if (name == "tflops_total") return get("tflops_total");
+  if (name == "overlap_efficiency") return get("overlap_efficiency");
+  if (name == "exposed_comm_ms") {
+    auto v = get("exposed_comm_seconds");
+    return v ? std::optional(*v * 1e3) : v;
+  }
+  if (name == "peak_rss_mib") {
+    auto v = get("peak_rss_bytes_max");
+    return v ? std::optional(*v / 1048576.0) : v;
+  }
+  if (name == "step_ms" && m.contains("step_seconds") && m["step_seconds"].is_object())
+    return m["step_seconds"].value("median", 0.0) * 1e3;
+  return std::nullopt;
+}
+
+std::string cell(const json& c, const std::string& metric) {
+  auto v = metric_value(c, metric);
+  if (!v) return c.value("status", "?");
+  return fmt::format("{:.4g}", *v);
+}
+
+// Row label of the pivot: method with the choices that distinguish its variants.
+std::string method_label(const json& p) {
+  std::string m = str(p, "method");
+  std::string out = m;
+  if ((m == "usp" || m == "loongtrain") && p.contains("degrees") && p["degrees"].is_object()) {
+    out += fmt::format(" u={}", p["degrees"].value("ulysses", 1));
+    if (m == "loongtrain") out += fmt::format(" w={}", p["degrees"].value("inner_ring", 1));
+    if (str(p, "placement") == "strided") out += " strided";
+  }
+  if (m != "none" && !str(p, "sharding").empty()) out += " / " + str(p, "sharding");
+  return out;
+}
+
+std::string csv_quote(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char ch : s) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+  return q + "\"";
+}
+
+std::string fmt_opt(const json& v) {
+  if (v.is_null()) return "";
+  if (v.is_number_float()) return fmt::format("{:.6g}", v.get<double>());
+  if (v.is_string()) return v.get<std::string>();
+  return v.dump();
+}
+
+}  // namespace
+
+const std::vector<TableMetric>& table_metrics() { return kTableMetrics; }
+
+const TableMetric& find_table_metric(const std::string& name) {
+  for (const auto& m : kTableMetrics)
+    if (m.name == name) return m;
+  std::vector<std::string> names;
+  for (const auto& m : kTableMetrics) names.push_back(m.name);
+  CPB_INPUT_ERROR("unknown table metric '{}'; allowed: {}", name, fmt::join(names, ", "));
+}
+
+std::string render_csv(const ReportSet& set) {
+  static const char* const kCols[] = {"source",
+                                      "method",
+                                      "world",
+                                      "ulysses",
+                                      "ring",
+                                      "inner_ring",
+                                      "placement",
+                                      "sharding",
+                                      "kernel",
+                                      "mask",
+                                      "seq",
+                                      "heads_q",
+                                      "heads_kv",
+                                      "head_dim",
+                                      "dtype",
+                                      "pass",
+                                      "status",
+                                      "reason",
+                                      "iterations",
+                                      "step_median_s",
+                                      "step_p10_s",
+                                      "step_p90_s",
+                                      "step_cv",
+                                      "tflops_per_rank",
+                                      "tflops_total",
+                                      "compute_s",
+                                      "exposed_comm_s",
+                                      "overlap_efficiency",
+                                      "bytes_sent_max",
+                                      "bytes_received_max",
+                                      "peak_rss_bytes_max",
+                                      "area_imbalance",
+                                      "time_imbalance",
+                                      "verified"};
+  std::string out = fmt::format("{}\n", fmt::join(kCols, ","));
+  for (const json& c : set.cases) {
+    const json p = c.value("params", json::object());
+    const json d = p.value("degrees", json::object());
+    const json m = c.value("metrics", json());
+    const json st = m.is_object() ? m.value("step_seconds", json::object()) : json::object();
+    auto mv = [&](const char* k) {
+      return m.is_object() && m.contains(k) ? fmt_opt(m[k]) : std::string();
+    };
+    auto sv = [&](const char* k) { return st.contains(k) ? fmt_opt(st[k]) : std::string(); };
+    std::string verified;
+    if (c.contains("verification") && c["verification"].is_object()) {
+      const json& v = c["verification"];
+      verified = !v.value("skipped_reason", "").empty() ? "skipped"
+                 : v.value("passed", false)             ? "pass"
+                                                        : "fail";
+    }
+    size_t src = c.value("source", 0);
+    std::string file = src < set.sources.size() ? set.sources[src].value("file", "") : "";
+    std::vector<std::string> row = {file,
+                                    str(p, "method"),
+                                    std::to_string(case_world(c)),
+                                    num(d, "ulysses"),
+                                    num(d, "ring"),
+                                    num(d, "inner_ring"),
+                                    str(p, "placement"),
+                                    str(p, "sharding"),
+                                    str(p, "kernel"),
+                                    mask_label(p.value("mask", json())),
+                                    num(p, "seq"),
+                                    num(p, "heads_q"),
+                                    num(p, "heads_kv"),
+                                    num(p, "head_dim"),
+                                    str(p, "dtype"),
+                                    str(p, "pass"),
+                                    c.value("status", ""),
+                                    c.value("reason", ""),
+                                    sv("iterations"),
+                                    sv("median"),
+                                    sv("p10"),
+                                    sv("p90"),
+                                    sv("cv"),
+                                    mv("tflops_per_rank"),
+                                    mv("tflops_total"),
+                                    mv("compute_seconds"),
+                                    mv("exposed_comm_seconds"),
+                                    mv("overlap_efficiency"),
+                                    mv("bytes_sent_max"),
+                                    mv("bytes_received_max"),
+                                    mv("peak_rss_bytes_max"),
+                                    mv("area_imbalance"),
+                                    mv("time_imbalance"),
+                                    verified};
+    for (size_t i = 0; i < row.size(); ++i) {
+      if (i) out += ',';
+      out += csv_quote(row[i]);
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+std::string render_markdown_tables(const ReportSet& set, const std::string& metric, bool detail) {
+  const TableMetric& tm = find_table_metric(metric);
+  // Setting: everything but method, mask, seqlen and world.
+  using Setting = std::tuple<std::string, std::string, std::string, std::string, std::string>;
+  using RowKey = std::tuple<std::string, std::string, int64_t>;  // method label, mask, seq
+  std::map<Setting, std::map<RowKey, std::map<int, std::string>>> tables;
+  std::map<Setting, std::set<int>> worlds;
+  for (const json& c : set.cases) {
+    const json p = c.value("params", json::object());
+    Setting s{str(p, "kernel"), fmt::format("Hq={} Hkv={}", num(p, "heads_q"), num(p, "heads_kv")),
+              fmt::format("D={}", num(p, "head_dim")), str(p, "dtype"), str(p, "pass")};
+    int64_t seq = p.contains("seq") && p["seq"].is_number_integer() ? p["seq"].get<int64_t>() : 0;
+    RowKey rk{method_label(p), mask_label(p.value("mask", json())), seq};
+    int w = case_world(c);
+    tables[s][rk][w] = cell(c, metric);
+    worlds[s].insert(w);
+  }
+  std::string out;
+  for (const auto& [s, rows] : tables) {
+    const auto& ws = worlds[s];
+    out += fmt::format("### {}: kernel {}, {}, {}, {}, pass {}\n\n", tm.title, std::get<0>(s),
+                       std::get<1>(s), std::get<2>(s), std::get<3>(s), std::get<4>(s));
+    out += "| method | mask | seqlen |";
+    for (int w : ws) out += fmt::format(" P={} |", w);
+    out += "\n|---|---|---:|";
+    for (size_t i = 0; i < ws.size(); ++i) out += "---:|";
+    out += "\n";
+    for (const auto& [rk, cells] : rows) {
+      out += fmt::format("| {} | {} | {} |", std::get<0>(rk), std::get<1>(rk), std::get<2>(rk));
+      for (int w : ws) {
+        auto it = cells.find(w);
+        out += " " + (it == cells.end() ? std::string("") : it->second) + " |";
+      }
+      out += "\n";
+    }
+    out += "\n";
+  }
+  if (detail) {
+    out +=
+        "### All cases\n\n| case | status | median step (ms) | p10-p90 (ms) | TFLOP/s per rank | "
+        "exposed comm (ms) | peak RSS (MiB) |\n|---|---|---:|---:|---:|---:|---:|\n";
+    for (const json& c : set.cases) {
+      std::string range;
+      if (c.value("status", "") == "ok") {
+        const json& st = c["metrics"]["step_seconds"];
+        range =
+            fmt::format("{:.4g}-{:.4g}", st.value("p10", 0.0) * 1e3, st.value("p90", 0.0) * 1e3);
+      }
+      auto v = [&](const char* name) {
+        auto x = metric_value(c, name);
+        return x ? fmt::format("{:.4g}", *x) : std::string();
+      };
+      std::string status = c.value("status", "?");
+      if (status != "ok") status += ": " + c.value("reason", "");
+      out +=
+          fmt::format("| {} | {} | {} | {} | {} | {} | {} |\n", case_label(c), status, v("step_ms"),
+                      range, v("tflops_per_rank"), v("exposed_comm_ms"), v("peak_rss_mib"));
+    }
+  }
+  return out;
+}
+
+}  // namespace cpb::reports
