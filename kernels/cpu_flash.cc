@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <mutex>
 #include <numeric>
 #include <vector>
 
@@ -94,19 +95,29 @@ void store_row(const TensorView& t, int64_t token, int64_t head, const float* sr
   for (int64_t i = 0; i < t.head_dim; ++i) store_from_float(t.data, t.dtype, off + i, src[i]);
 }
 
-// Rows of head `head` as [rows_pad][dp] fp32 (rows past t.tokens stay zero).
-void pack_rows(const TensorView& t, int64_t head, float mul, int64_t dp, float* dst) {
-  for (int64_t r = 0; r < t.tokens; ++r) load_row(t, r, head, mul, dst + r * dp);
+// Rows of head `head` as [rows_pad][dp] fp32, padding (rows past t.tokens,
+// columns past head_dim) written as zeros: the GEMMs run over it.
+void pack_rows(const TensorView& t, int64_t head, float mul, int64_t dp, int64_t rows_pad,
+               float* dst) {
+  for (int64_t r = 0; r < rows_pad; ++r) {
+    float* row = dst + r * dp;
+    const int64_t filled = r < t.tokens ? t.head_dim : 0;
+    if (filled) load_row(t, r, head, mul, row);
+    std::fill(row + filled, row + dp, 0.f);
+  }
 }
 
-// K^T per tile: tile j is [dp][kBk] with element (i, c) = t[j * kBk + c, head, i].
+// K^T per tile: tile j is [dp][kBk] with element (i, c) = t[j * kBk + c, head, i],
+// padding zero.
 void pack_transposed(const TensorView& t, int64_t head, int64_t dp, int64_t ntiles, float* dst) {
   std::vector<float> row(static_cast<size_t>(dp), 0.f);
   for (int64_t j = 0; j < ntiles; ++j) {
     float* tile = dst + j * dp * kBk;
-    for (int64_t c = 0; c < kBk && j * kBk + c < t.tokens; ++c) {
+    const int64_t cols = std::min(kBk, t.tokens - j * kBk);
+    if (cols < kBk || t.head_dim < dp) std::fill(tile, tile + dp * kBk, 0.f);
+    for (int64_t c = 0; c < cols; ++c) {
       load_row(t, j * kBk + c, head, 1.f, row.data());
-      for (int64_t i = 0; i < t.head_dim; ++i) tile[i * kBk + c] = row[i];
+      for (int64_t i = 0; i < t.head_dim; ++i) tile[i * kBk + c] = row[static_cast<size_t>(i)];
     }
   }
 }
@@ -167,11 +178,17 @@ class CpuFlashKernel : public Kernel {
     const int64_t dp = x.dp, nkt_rows = x.nkt * kBk;
 
     // K^T tiles and V rows per kv head, fp32.
-    FloatBuffer kt(x.hkv * x.nkt * dp * kBk), vr(x.hkv * nkt_rows * dp);
+    Scratch local;
+    std::unique_lock lock(mutex_, std::try_to_lock);
+    Scratch& sc = lock.owns_lock() ? scratch_ : local;
+    FloatBuffer& kt = sc.buffers[0];
+    FloatBuffer& vr = sc.buffers[1];
+    kt.reserve(x.hkv * x.nkt * dp * kBk);
+    vr.reserve(x.hkv * nkt_rows * dp);
 #pragma omp parallel for schedule(static)
     for (int64_t h = 0; h < x.hkv; ++h) {
       pack_transposed(a.k, h, dp, x.nkt, kt.get() + h * x.nkt * dp * kBk);
-      pack_rows(a.v, h, 1.f, dp, vr.get() + h * nkt_rows * dp);
+      pack_rows(a.v, h, 1.f, dp, nkt_rows, vr.get() + h * nkt_rows * dp);
     }
 
     const std::vector<int64_t> items = heaviest_first(bm.row_ptr, x.hq);
@@ -222,21 +239,35 @@ class CpuFlashKernel : public Kernel {
     // Per q head: Q * scale * log2e and dO as [sq_rows][dp], LSE in base 2 (+inf
     // for rows that saw no key, so exp2(s - lse) is 0, not inf or NaN) and
     // D = rowsum(dout * out). Per kv head: K^T and V^T tiles, K rows.
-    FloatBuffer qs(x.hq * sq_rows * dp), dos(x.hq * sq_rows * dp);
-    FloatBuffer lse2(x.hq * sq_rows), dsum(x.hq * sq_rows);
-    FloatBuffer kt(x.hkv * x.nkt * dp * kBk), vt(x.hkv * x.nkt * dp * kBk);
-    FloatBuffer kr(x.hkv * sk_rows * dp);
+    Scratch local;
+    std::unique_lock lock(mutex_, std::try_to_lock);
+    Scratch& sc = lock.owns_lock() ? scratch_ : local;
+    FloatBuffer& qs = sc.buffers[0];
+    FloatBuffer& dos = sc.buffers[1];
+    FloatBuffer& lse2 = sc.buffers[2];
+    FloatBuffer& dsum = sc.buffers[3];
+    FloatBuffer& kt = sc.buffers[4];
+    FloatBuffer& vt = sc.buffers[5];
+    FloatBuffer& kr = sc.buffers[6];
+    qs.reserve(x.hq * sq_rows * dp);
+    dos.reserve(x.hq * sq_rows * dp);
+    lse2.reserve(x.hq * sq_rows);
+    dsum.reserve(x.hq * sq_rows);
+    kt.reserve(x.hkv * x.nkt * dp * kBk);
+    vt.reserve(x.hkv * x.nkt * dp * kBk);
+    kr.reserve(x.hkv * sk_rows * dp);
 #pragma omp parallel
     {
       std::vector<float> orow(static_cast<size_t>(dp));
 #pragma omp for schedule(static) nowait
       for (int64_t h = 0; h < x.hq; ++h) {
-        pack_rows(a.q, h, qmul, dp, qs.get() + h * sq_rows * dp);
-        pack_rows(a.dout, h, 1.f, dp, dos.get() + h * sq_rows * dp);
+        pack_rows(a.q, h, qmul, dp, sq_rows, qs.get() + h * sq_rows * dp);
+        pack_rows(a.dout, h, 1.f, dp, sq_rows, dos.get() + h * sq_rows * dp);
         for (int64_t r = 0; r < sq_rows; ++r) {
           float& l2 = lse2.get()[h * sq_rows + r];
           if (r >= x.sq) {
             l2 = kInf;
+            dsum.get()[h * sq_rows + r] = 0.f;
             continue;
           }
           const float lse = a.lse.data[r * a.lse.token_stride + h];
@@ -252,7 +283,7 @@ class CpuFlashKernel : public Kernel {
       for (int64_t h = 0; h < x.hkv; ++h) {
         pack_transposed(a.k, h, dp, x.nkt, kt.get() + h * x.nkt * dp * kBk);
         pack_transposed(a.v, h, dp, x.nkt, vt.get() + h * x.nkt * dp * kBk);
-        pack_rows(a.k, h, 1.f, dp, kr.get() + h * sk_rows * dp);
+        pack_rows(a.k, h, 1.f, dp, sk_rows, kr.get() + h * sk_rows * dp);
       }
     }
 
@@ -340,6 +371,15 @@ class CpuFlashKernel : public Kernel {
   }
 
  private:
+  // Packed inputs, kept between calls so large buffers are not page-faulted in
+  // again on every call. A call that finds them in use (the same object called
+  // from two threads at once) packs into its own.
+  struct Scratch {
+    FloatBuffer buffers[7];
+  };
+  std::mutex mutex_;
+  Scratch scratch_;
+
   // One k tile of the online softmax, base 2: s holds scores on entry and P on
   // exit; m/l are the running max and sum; o rows are rescaled when m grows.
   static void online_softmax(int64_t qn, float* s, float* m, float* l, float* o, int64_t dp) {

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <utility>
 
 namespace cpb::simd {
 
@@ -33,7 +34,12 @@ inline VecF load(const float* p) {
   return v;
 }
 inline void store(float* p, VecF v) { std::memcpy(p, &v, sizeof(v)); }
-inline VecF splat(float x) { return VecF{} + x; }
+// Brace-initialised, not VecF{} + x: IEEE forbids folding 0 + x (x may be -0), so
+// that form costs an add before every broadcast.
+inline VecF splat(float x) {
+  return [x]<std::size_t... I>(std::index_sequence<I...>) { return VecF{((void)I, x)...}; }
+  (std::make_index_sequence<kWidth>{});
+}
 
 inline float reduce_max(VecF v) {
   float m = v[0];
@@ -151,6 +157,11 @@ struct FloatBuffer {
     data.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
     std::memset(data.get(), 0, bytes);
     size = n;
+  }
+  // Grow-only, contents unspecified: for scratch that callers overwrite in full
+  // and keep between calls (fresh pages would cost a page fault each).
+  void reserve(int64_t n) {
+    if (n > size || !data) resize(n);
   }
   float* get() const { return data.get(); }
 };

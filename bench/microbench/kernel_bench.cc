@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu_simd.h"
 #include "kernels/kernel.h"
 #include "masks/generators.h"
 #include "masks/mask_spec.h"
@@ -213,6 +214,37 @@ void register_square_sgemm(int64_t n, const Options& o) {
   b->Iterations(o.iters)->MeasureProcessCPUTime()->UseRealTime()->Unit(benchmark::kMillisecond);
 }
 
+// Measured FMA peak: independent vector FMA chains on every OpenMP thread, the
+// same vector width and FMA form the cpu_flash micro-kernels compile to.
+void register_fma_peak(const Options& o) {
+  auto* b = benchmark::RegisterBenchmark("fma_peak", [](benchmark::State& state) {
+    constexpr int kChains = 24;  // > FMA latency x issue width, in registers
+    constexpr int64_t kSteps = 20'000'000;
+    auto run = [] {
+      float total = 0.f;
+#pragma omp parallel reduction(+ : total)
+      {
+        simd::VecF acc[kChains];
+        for (int c = 0; c < kChains; ++c) acc[c] = simd::splat(0.001f * static_cast<float>(c));
+        const simd::VecF x = simd::splat(0.999999f), y = simd::splat(1e-7f);
+        for (int64_t i = 0; i < kSteps; ++i) {
+#pragma GCC unroll 24
+          for (int c = 0; c < kChains; ++c) acc[c] = acc[c] * x + y;
+        }
+        for (int c = 0; c < kChains; ++c) total += simd::reduce_sum(acc[c]);
+      }
+      return total;
+    };
+    benchmark::DoNotOptimize(run());
+    for (auto _ : state) benchmark::DoNotOptimize(run());
+    const double flops = 2.0 * simd::kWidth * kChains * double(kSteps) * omp_get_max_threads();
+    state.counters["TFLOPS"] =
+        benchmark::Counter(flops / 1e12, benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["threads"] = omp_get_max_threads();
+  });
+  b->Iterations(o.iters)->MeasureProcessCPUTime()->UseRealTime()->Unit(benchmark::kMillisecond);
+}
+
 // Forwards every run to the reporter the user asked for and keeps the TFLOP/s
 // and times, for the ratio summary.
 class RecordingReporter : public benchmark::BenchmarkReporter {
@@ -253,9 +285,11 @@ void print_summary(const std::map<std::string, RecordingReporter::Result>& res, 
   };
   const auto* gemm = find("sgemm_attention_shapes/" + sfx);
   const auto* square = find(fmt::format("sgemm_square/N:{}", s));
+  const auto* peak = find("fma_peak");
   std::fprintf(stderr, "\n# cpbench_kernel_bench summary (%d threads, OpenBLAS core %s)\n",
                omp_get_max_threads(), openblas_get_corename());
   std::fprintf(stderr, "# x sgemm: rate ratio on wall time [and on process CPU time]\n");
+  if (peak) std::fprintf(stderr, "fma_peak: %.4f TFLOP/s\n", peak->tflops);
   for (const auto* peer : {gemm, square})
     if (peer)
       std::fprintf(stderr, "%s: %.4f TFLOP/s\n",
@@ -273,6 +307,8 @@ void print_summary(const std::map<std::string, RecordingReporter::Result>& res, 
         std::fprintf(stderr, " = %.3f [%.3f] x %s", wall, cpu,
                      peer == gemm ? "sgemm_attention_shapes" : "sgemm_square");
       }
+      if (peak && peak->tflops > 0)
+        std::fprintf(stderr, " = %.3f x fma_peak", full->tflops / peak->tflops);
       const auto* causal = find(fmt::format("{}/{}/causal/{}", kernel, dir, sfx));
       if (causal && full->time > 0)
         std::fprintf(stderr, "; causal/full time = %.3f [%.3f]", causal->time / full->time,
@@ -339,6 +375,7 @@ int main(int argc, char** argv) {
 
   benchmark::AddCustomContext("openblas_core", openblas_get_corename());
   benchmark::AddCustomContext("omp_threads", std::to_string(omp_get_max_threads()));
+  cpb::register_fma_peak(o);
   cpb::register_sgemm(o.seq, o);
   cpb::register_square_sgemm(o.seq, o);
   for (const std::string& name : cpb::KernelRegistry::instance().names())
