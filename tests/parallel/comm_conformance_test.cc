@@ -2,8 +2,8 @@
 // every op, under real mpirun at several world sizes. Written against the
 // interface only; a backend joins by one line in kBackends and one case in
 // make_backend (NCCL later). "mpi_chunked" cuts every message into 8-byte MPI calls
-// to exercise the > INT_MAX path on small data; "mpi_cuda" passes device buffers
-// (staged through pinned memory) and skips where there is no GPU.
+// to exercise the > INT_MAX path on small data; "mpi_cuda" and "self_cuda" pass
+// device buffers (MPI: staged through pinned memory) and skip where there is no GPU.
 #include <gtest/gtest.h>
 #include <mpi.h>
 
@@ -85,15 +85,25 @@ int64_t first_mismatch(const uint8_t* p, std::size_t n, int rank, int block) {
   return -1;
 }
 
-const std::vector<std::string> kBackends = {"self", "mpi", "mpi_chunked", "mpi_cuda"};
+const std::vector<std::string> kBackends = {"self", "self_cuda", "mpi", "mpi_chunked", "mpi_cuda"};
 
 // nullptr (with a reason) when the backend does not apply to this run.
 std::unique_ptr<Communicator> make_backend(const std::string& name, Device* dev,
                                            std::string* skip) {
   *dev = Device::kCpu;
-  if (name == "self") {
-    if (world_size() != 1) *skip = "self is a world of one";
-    return world_size() == 1 ? std::make_unique<SelfCommunicator>() : nullptr;
+  if (name == "self" || name == "self_cuda") {
+    if (world_size() != 1) {
+      *skip = "self is a world of one";
+      return nullptr;
+    }
+    if (name == "self_cuda") {
+      if (!gpu_present()) {
+        *skip = "no CUDA device";
+        return nullptr;
+      }
+      *dev = Device::kCuda;
+    }
+    return std::make_unique<SelfCommunicator>();
   }
   MpiOptions options;
   if (name == "mpi_chunked") options.max_chunk_bytes = 8;
