@@ -2,7 +2,8 @@
 // into m*P equal chunks; each chunk's work is its rows' visible pairs
 // (Mask::restrict(chunk, all keys).area()); chunks go largest-first to the shard
 // with the least area that still has fewer than m chunks (equal token counts).
-// Tried for m in {1, 2, 4, ..., 32} dividing S/P with chunks of >= 64 tokens; the
+// Tried for m in {1, 2, 4, ..., 32} dividing S/P (m > 4 only with chunks of >= 64
+// tokens, so short test sequences still get up to 4 chunks per shard); the
 // fewest chunks whose largest shard area is within 1% of the best candidate wins,
 // so it is never worse than contiguous (m = 1) by more than that 1%.
 // A shard's chunks are kept in sequence order and adjacent ones merged.
@@ -69,7 +70,7 @@ class BalancedSharding final : public Sharding {
     const int64_t per_shard = mask.seq_q / shards;
     std::vector<Candidate> candidates;
     for (int64_t m : {1, 2, 4, 8, 16, 32})
-      if (per_shard % m == 0 && (m == 1 || per_shard / m >= kMinChunk))
+      if (per_shard % m == 0 && (m <= 4 || per_shard / m >= kMinChunk))
         candidates.push_back(greedy(mask, shards, m));
     int64_t best = candidates[0].max_area;
     for (const Candidate& c : candidates) best = std::min(best, c.max_area);
@@ -82,7 +83,7 @@ class BalancedSharding final : public Sharding {
   }
 
  private:
-  static constexpr int64_t kMinChunk = 64;  // tokens: one or two kernel tiles
+  static constexpr int64_t kMinChunk = 64;  // tokens, for m > 4: one or two kernel tiles
   static constexpr double kSlack = 0.01;
 };
 
