@@ -9,7 +9,6 @@
 #include <omp.h>
 
 #include <cmath>
-#include <cstring>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -31,32 +30,42 @@ struct Case {
   std::string mask_kind = "causal";
   int64_t seq = 96, heads_q = 8, heads_kv = 2, head_dim = 16;
   DType dtype = DType::kF32;
+  bool strided = false;  // local tensors as padded (non-packed) views
 
   std::string name() const {
-    return fmt::format("{} U={} R={} W={} {} sharding={} mask={} S={} Hq={} Hkv={} D={} {}", method,
-                       config.ulysses_degree, config.ring_degree, config.inner_ring,
+    return fmt::format("{} U={} R={} W={} {} sharding={} mask={} S={} Hq={} Hkv={} D={} {}{}",
+                       method, config.ulysses_degree, config.ring_degree, config.inner_ring,
                        config.placement == Placement::kContiguous ? "contiguous" : "strided",
                        config.sharding, mask_kind, seq, heads_q, heads_kv, head_dim,
-                       to_string(dtype));
+                       to_string(dtype), strided ? " strided" : "");
   }
 };
 
 // Host tensor in a storage dtype, packed THD.
+// Host tensor in a storage dtype, THD; `strided` pads both strides so a method
+// that assumes packed views fails.
 struct HostTensor {
   std::vector<std::byte> bytes;
   TensorView view;
-  HostTensor(int64_t tokens, int64_t heads, int64_t d, DType dt)
-      : bytes(tokens * heads * d * dtype_size(dt)),
-        view(packed_view(bytes.data(), dt, Device::kCpu, tokens, heads, d)) {}
-  float get(int64_t i) const { return load_as_float(view.data, view.dtype, i); }
+  HostTensor(int64_t tokens, int64_t heads, int64_t d, DType dt, bool strided = false) {
+    const int64_t hs = strided ? d + 2 : d, ts = strided ? heads * hs + 3 : heads * d;
+    bytes.resize((tokens * ts + 4) * dtype_size(dt));
+    view = {bytes.data(), dt, Device::kCpu, tokens, heads, d, ts, hs};
+  }
 };
 
 struct Lse {
   std::vector<float> data;
   LseView view;
-  Lse(int64_t tokens, int64_t heads)
-      : data(tokens * heads, std::numeric_limits<float>::quiet_NaN()),
-        view{data.data(), Device::kCpu, tokens, heads, heads} {}
+  Lse(int64_t tokens, int64_t heads, bool strided = false)
+      : data(tokens * (heads + strided), std::numeric_limits<float>::quiet_NaN()),
+        view{data.data(), Device::kCpu, tokens, heads, heads + strided} {}
+  std::vector<float> values() const {
+    std::vector<float> out;
+    for (int64_t t = 0; t < view.tokens; ++t)
+      for (int64_t h = 0; h < view.heads; ++h) out.push_back(data[t * view.token_stride + h]);
+    return out;
+  }
 };
 
 void fill(HostTensor& t, uint32_t seed, float lo, float hi) {
@@ -68,11 +77,14 @@ void fill(HostTensor& t, uint32_t seed, float lo, float hi) {
 
 // Rows of `global` at the tokens `ranges` (in order) -> packed local tensor.
 void take_rows(const HostTensor& global, const std::vector<Range>& ranges, HostTensor& local) {
-  const std::size_t row = global.view.heads * global.view.head_dim * dtype_size(global.view.dtype);
+  const TensorView &g = global.view, &l = local.view;
   int64_t r = 0;
-  for (const Range& g : ranges)
-    for (int64_t t = g.begin; t < g.end; ++t, ++r)
-      std::memcpy(local.bytes.data() + r * row, global.bytes.data() + t * row, row);
+  for (const Range& range : ranges)
+    for (int64_t t = range.begin; t < range.end; ++t, ++r)
+      for (int64_t h = 0; h < g.heads; ++h)
+        for (int64_t x = 0; x < g.head_dim; ++x)
+          store_from_float(l.data, l.dtype, l.offset(r, h) + x,
+                           load_as_float(g.data, g.dtype, g.offset(t, h) + x));
 }
 
 Communicator& world() {
@@ -129,8 +141,11 @@ void compare(const char* what, const std::vector<float>& got, const std::vector<
 }
 
 std::vector<float> as_floats(const TensorView& v) {
-  std::vector<float> out(v.numel());
-  for (int64_t i = 0; i < v.numel(); ++i) out[i] = load_as_float(v.data, v.dtype, i);
+  std::vector<float> out;
+  for (int64_t t = 0; t < v.tokens; ++t)
+    for (int64_t h = 0; h < v.heads; ++h)
+      for (int64_t x = 0; x < v.head_dim; ++x)
+        out.push_back(load_as_float(v.data, v.dtype, v.offset(t, h) + x));
   return out;
 }
 
@@ -172,10 +187,11 @@ std::string run_case(Case c) {
   for (const Range& r : mine) L += r.size();
   EXPECT_EQ(L * P, S) << name;
 
-  HostTensor lq(L, hq, d, c.dtype), lk(L, hk, d, c.dtype), lv(L, hk, d, c.dtype),
-      ldout(L, hq, d, c.dtype), lout(L, hq, d, c.dtype), ldq(L, hq, d, DType::kF32),
-      ldk(L, hk, d, DType::kF32), ldv(L, hk, d, DType::kF32);
-  Lse llse(L, hq);
+  const bool st = c.strided;
+  HostTensor lq(L, hq, d, c.dtype, st), lk(L, hk, d, c.dtype, st), lv(L, hk, d, c.dtype, st),
+      ldout(L, hq, d, c.dtype, st), lout(L, hq, d, c.dtype, st), ldq(L, hq, d, DType::kF32, st),
+      ldk(L, hk, d, DType::kF32, st), ldv(L, hk, d, DType::kF32, st);
+  Lse llse(L, hq, st);
   take_rows(q, mine, lq);
   take_rows(k, mine, lk);
   take_rows(v, mine, lv);
@@ -211,7 +227,8 @@ std::string run_case(Case c) {
     auto f = as_floats(tv);
     pack.insert(pack.end(), f.begin(), f.end());
   }
-  pack.insert(pack.end(), llse.data.begin(), llse.data.end());
+  const std::vector<float> lse_values = llse.values();
+  pack.insert(pack.end(), lse_values.begin(), lse_values.end());
   std::vector<float> all(pack.size() * P);
   world().all_gather(pack.data(), all.data(), pack.size() * sizeof(float), Device::kCpu);
   if (world().rank() != 0) return "";
@@ -424,6 +441,26 @@ TEST_F(CpMethods, UnsupportedCasesSayWhy) {
   Case bad = make("ring_p2p", 1, P, 1);
   bad.config.sharding = "no_such_sharding";
   refused(bad, "no_such_sharding");
+}
+
+// Other sizes (S 48 and 240, D 16 and 32) and strided (non-packed) local views.
+TEST_F(CpMethods, SizesAndStridedViews) {
+  const int P = world().size();
+  for (const auto& method : kMethods)
+    for (int64_t seq : {48, 240})
+      for (int64_t d : {16, 32})
+        for (bool strided : {false, true}) {
+          Case c{.method = method,
+                 .config = canonical(method, P),
+                 .mask_kind = strided ? "causal_sliding_window" : "causal_document",
+                 .seq = seq,
+                 .head_dim = d,
+                 .strided = strided};
+          c.config.sharding = seq == 48 ? "balanced" : "zigzag";
+          if (P == 3) c.heads_q = 6, c.heads_kv = 3;
+          std::string why = run_case(c);
+          EXPECT_TRUE(why.empty()) << c.name() << ": " << why;
+        }
 }
 
 // The single-rank baseline runs and is exact (same kernel as the reference path).
