@@ -15,7 +15,8 @@ Inputs, either:
                 "mask_slices": {"seq_q", "seq_k", "slices": [{q_begin, ...}]}}]}
                 (a cpbench report also works: its cases' params are read; masks
                 without slices are generated here for full, causal,
-                sliding_window and causal_sliding_window)
+                sliding_window and causal_sliding_window, and for every other
+                kind by --slices-tool, cpbench's export_mask_slices)
   or the axes on the command line (--mask, --seq, --heads, ...).
 
 Timing: CUDA events around each iteration after warm-up; median of N.
@@ -290,6 +291,10 @@ def load_cases(args):
             seen.add(key)
             unique.append(c)
     for c in unique:
+        if c["slices"] is None and args.slices_tool:
+            exported = export_slices(args.slices_tool, c)
+            c["mask"], c["slices"] = exported["params"]["mask"], exported["mask_slices"]["slices"]
+            c["cpb_area"] = exported["area"]
         if c["slices"] is None:
             c["slices"] = simple_slices(c["mask"], c["seq"])
         if c["slices"] is not None:
@@ -297,6 +302,16 @@ def load_cases(args):
             c["lo"], c["hi"] = lo, hi
             c["area"] = int((hi - lo).sum())
     return unique
+
+
+def export_slices(tool, c):
+    """cpbench's own mask (document sampling included) through export_mask_slices."""
+    cmd = [tool, str(c["seq"]), str(c["heads_q"]), str(c["heads_kv"]), str(c["head_dim"]),
+           c["dtype"], c["pass"], json.dumps(c["mask"])]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise SystemExit(f"torch_baseline: {' '.join(cmd)} failed: {res.stderr.strip()}")
+    return json.loads(res.stdout)["cases"][0]
 
 
 # ---------------------------------------------------------------- torch
@@ -336,13 +351,19 @@ def run_case(torch, c, kernel, args, flex_fns):
         hi = torch.as_tensor(c["hi"], device=dev, dtype=torch.int32)
         n_int = lo.shape[0]
 
+        los = [lo[j].contiguous() for j in range(n_int)]
+        his = [hi[j].contiguous() for j in range(n_int)]
+
         def mask_mod(b, h, q_idx, kv_idx):
-            vis = (kv_idx >= lo[0][q_idx]) & (kv_idx < hi[0][q_idx])
+            vis = (kv_idx >= los[0][q_idx]) & (kv_idx < his[0][q_idx])
             for j in range(1, n_int):
-                vis = vis | ((kv_idx >= lo[j][q_idx]) & (kv_idx < hi[j][q_idx]))
+                vis = vis | ((kv_idx >= los[j][q_idx]) & (kv_idx < his[j][q_idx]))
             return vis
 
-        block_mask = create_block_mask(mask_mod, None, None, S, S, device=dev)
+        try:  # compiled mask evaluation: the eager one materialises S x S temporaries
+            block_mask = create_block_mask(mask_mod, None, None, S, S, device=dev, _compile=True)
+        except TypeError:
+            block_mask = create_block_mask(mask_mod, None, None, S, S, device=dev)
 
         def attn():
             return flex_attention(q, k, v, block_mask=block_mask, enable_gqa=hkv != hq)
@@ -355,11 +376,25 @@ def run_case(torch, c, kernel, args, flex_fns):
                 return F.scaled_dot_product_attention(q, k, v, is_causal=kind == "causal",
                                                       enable_gqa=hkv != hq)
 
+    kv_expanded = False
     try:
         out = attn()
     except Exception as e:  # backend refuses the shape/dtype: a result, not a crash
-        return ("unsupported", f"{type(e).__name__}: {str(e).splitlines()[0][:300]}", None,
-                0, None)
+        first = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+        if kernel == "torch_flex" or hkv == hq:
+            return "unsupported", first, None, 0, None
+        # An SDPA backend without GQA: give it K/V expanded to Hq heads (made
+        # outside the timed region; same FLOPs, more bytes), and say so.
+        rep = hq // hkv
+        k = k.detach().repeat_interleave(rep, 1).requires_grad_(need_grad)
+        v = v.detach().repeat_interleave(rep, 1).requires_grad_(need_grad)
+        hkv = hq
+        try:
+            out = attn()
+            kv_expanded = True
+        except Exception as e2:
+            return ("unsupported", f"{first}; with K/V expanded: {type(e2).__name__}: "
+                    f"{str(e2).splitlines()[0][:300] if str(e2) else ''}", None, 0, None)
     grad = torch.randn(out.shape, device=dev, dtype=dtype, generator=gen)
 
     verification = None
@@ -390,7 +425,8 @@ def run_case(torch, c, kernel, args, flex_fns):
         ends[i].record()
     torch.cuda.synchronize()
     samples = [s.elapsed_time(e) * 1e-3 for s, e in zip(starts, ends)]
-    return "ok", "", samples, int(torch.cuda.max_memory_allocated()), verification
+    reason = "K/V expanded to Hq heads (backend has no GQA)" if kv_expanded else ""
+    return "ok", reason, samples, int(torch.cuda.max_memory_allocated()), verification
 
 
 def verify(torch, c, q, k, v, out, kind):
@@ -412,7 +448,7 @@ def verify(torch, c, q, k, v, out, kind):
             attn_mask=mask)
     # Rows that see no key: torch's math backend gives NaN, flash kernels give 0.
     ref = torch.nan_to_num(ref, nan=0.0)
-    err = (out.float() - ref).abs().max().item()
+    err = (out.detach().float() - ref).abs().max().item()
     scale = ref.abs().max().item()
     tol = result["atol"] + result["rtol"] * scale
     result["tensors"].append({"tensor": "out", "max_abs_error": err,
@@ -445,6 +481,8 @@ def parse_args(argv):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--verify", action="store_true", help="check outputs (seq <= 4096)")
     ap.add_argument("--out", default="torch_baseline.json")
+    ap.add_argument("--slices-tool", help="export_mask_slices binary (tests/gpu_comm): masks "
+                    "of every kind exactly as cpbench builds them")
     ap.add_argument("--check-masks", action="store_true",
                     help="only check the slice -> interval conversion (no torch, no GPU)")
     args = ap.parse_args(argv)
@@ -493,6 +531,10 @@ def main(argv):
     if not torch.cuda.is_available():
         print("torch_baseline: no CUDA device; nothing timed", file=sys.stderr)
         return 3
+    # One compile per (shape, mask form, grad mode): more than dynamo's default cache.
+    for name in ("recompile_limit", "cache_size_limit"):
+        if hasattr(torch._dynamo.config, name):
+            setattr(torch._dynamo.config, name, 256)
     flex_fns = None
     if "torch_flex" in args.kernels:
         from torch.nn.attention.flex_attention import create_block_mask, flex_attention
@@ -517,6 +559,8 @@ def main(argv):
             except Exception as e:
                 status, reason, samples, peak, ver = ("error", f"{type(e).__name__}: {e}"[:500],
                                                       None, 0, None)
+            if status == "ok" and reason:  # SCHEMA: reason is empty when ok
+                p["note"], reason = reason, ""
             res = {"id": case_id(p), "params": p, "status": status, "reason": reason,
                    "wall_seconds": time.time() - t0,
                    "metrics": case_metrics(c, samples, peak) if status == "ok" else None,
