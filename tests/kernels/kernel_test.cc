@@ -218,6 +218,13 @@ TEST_P(KernelVsReference, ForwardAndBackward) {
   expect_close(diff(got.dq, ref.dq), kGradTol, "dq");
   expect_close(diff(got.dk, ref.dk), kGradTol, "dk");
   expect_close(diff(got.dv, ref.dv), kGradTol, "dv");
+  for (int64_t t = 0; t < c.shape.sq; ++t)
+    for (int64_t h = 0; h < c.shape.hq; ++h)
+      if (ref.lse.at(t, h) == kNegInf) {
+        for (int64_t i = 0; i < c.shape.d; ++i) {
+          ASSERT_EQ(got.dq.get(t, h, i), 0.f) << "row " << t << " sees no key: dq must be 0";
+        }
+      }
   // Accumulate mode adds: a second call doubles the gradients.
   kernel->backward(got.backward_args(mask, true));
   expect_close(diff_scaled(got.dq, ref.dq, 2), kGradTol, "dq accumulated");
