@@ -234,6 +234,12 @@ std::string describe_exception(const std::exception& e) {
   return e.what();
 }
 
+// "kernel 'x': why", unless the reason already names it.
+std::string named(const char* noun, const std::string& name, const std::string& why) {
+  if (why.find("'" + name + "'") != std::string::npos) return why;
+  return fmt::format("{} '{}': {}", noun, name, why);
+}
+
 }  // namespace
 
 Tolerance tolerance_for(DType dtype) {
@@ -289,10 +295,10 @@ reports::CaseResult run_case(const CaseSpec& spec, RunContext& ctx) {
                .config = spec.cp};
     if (Support ks = kernel->supports(shape); !ks.ok()) {
       code = kUnsupported;
-      reason = fmt::format("kernel '{}': {}", spec.kernel, ks.reason);
+      reason = named("kernel", spec.kernel, ks.reason);
     } else if (Support ms = method->supports(problem); !ms.ok()) {
       code = kUnsupported;
-      reason = fmt::format("method '{}': {}", spec.method, ms.reason);
+      reason = named("method", spec.method, ms.reason);
     } else if (int64_t(spec.cp.ulysses_degree) * spec.cp.ring_degree != world.size()) {
       code = kUnsupported;
       reason = fmt::format("degrees u{} x r{} = {} do not match the world size {}",
@@ -419,7 +425,8 @@ reports::CaseResult run_case(const CaseSpec& spec, RunContext& ctx) {
         reason = fmt::format("verification: {}", describe_exception(e));
       }
       if (Agreement a = agree(world, code, reason); a.code != kOk) return finish(a);
-      double passed = v.passed ? 1 : 0;  // rank 0 decides; everyone learns it
+      // Rank 0 decides; everyone learns it (other ranks contribute the neutral 1).
+      double passed = world.rank() != 0 || v.passed ? 1 : 0;
       world.all_reduce(&passed, 1, ReduceOp::kMin);
       if (world.rank() != 0) v.passed = passed != 0;
     }
