@@ -343,6 +343,26 @@ TEST_P(KernelComposes, BackwardOverKeyHalvesEqualsFullCall) {
   expect_close(diff(ring.dv, full.dv), kGradTol, "dv");
 }
 
+// A ring step may hand a kernel an empty key shard: every row is empty.
+TEST_P(KernelComposes, ZeroKeysGiveEmptyRows) {
+  auto kernel = KernelRegistry::instance().create(GetParam());
+  const Shape shape{.sq = 70, .sk = 0, .hq = 2, .hkv = 1, .d = 64};
+  Problem p(shape, 19);
+  if (Support s = kernel->supports(p.attention_shape()); !s.ok()) GTEST_SKIP() << s.reason;
+  const Mask mask{shape.sq, 0, {}};
+  kernel->forward(p.forward_args(mask));
+  fill_value(p.dq, 1.f);
+  kernel->backward(p.backward_args(mask, /*accumulate=*/true));
+  for (int64_t t = 0; t < shape.sq; ++t)
+    for (int64_t h = 0; h < shape.hq; ++h) {
+      EXPECT_EQ(p.lse.at(t, h), kNegInf);
+      for (int64_t i = 0; i < shape.d; ++i) {
+        EXPECT_EQ(p.out.get(t, h, i), 0.f);
+        EXPECT_EQ(p.dq.get(t, h, i), 1.f);  // accumulate adds nothing
+      }
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(Registry, KernelComposes,
                          testing::ValuesIn(KernelRegistry::instance().names()),
                          [](const testing::TestParamInfo<std::string>& info) {
