@@ -72,7 +72,9 @@ ${CXX:-c++} --version 2>&1 | head -1
 grep -m1 PRETTY_NAME /etc/os-release 2>/dev/null
 ldd --version 2>&1 | head -1
 python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "gpu", torch.cuda.is_available())' 2>&1 | tail -1
-command -v mpirun >/dev/null && mpirun --version 2>&1 | head -1 || echo "MPI: none (single-rank kernels and NCCL world of one)"
+command -v mpirun >/dev/null && mpirun --version 2>&1 | head -1 || echo "MPI: no mpirun (single-rank kernels and NCCL world of one)"
+ls /usr/lib/x86_64-linux-gnu/libmpi* /usr/local/lib/libmpi* 2>/dev/null | head -3
+python3 -c 'import mpi4py; print("mpi4py", mpi4py.__version__, mpi4py.get_config())' 2>&1 | tail -1
 
 # NCCL: the one inside PyTorch's wheels (nvidia-nccl-*), else the CUDA toolkit's.
 find_nccl() {
