@@ -527,6 +527,7 @@ def main(argv):
         return 0 if check_masks(cases) else 1
 
     import torch
+    import torch._dynamo
 
     if not torch.cuda.is_available():
         print("torch_baseline: no CUDA device; nothing timed", file=sys.stderr)
