@@ -85,6 +85,9 @@ std::string local_hostname() {
 }
 
 bool is_relevant_env(const std::string& name) {
+  // Launcher-internal keys and anything that looks like a credential stay out.
+  for (const char* secret : {"precondition_transports", "KEY", "TOKEN", "SECRET", "PASSW"})
+    if (name.find(secret) != std::string::npos) return false;
   for (const char* prefix : {"OMPI_", "NCCL_", "OMP_", "PMIX_RANK", "SLURM_JOB_ID", "SLURM_NNODES"})
     if (name.rfind(prefix, 0) == 0) return true;
   return name == "CUDA_VISIBLE_DEVICES";
