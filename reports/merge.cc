@@ -19,9 +19,9 @@ namespace {
 using nlohmann::json;
 
 // Run controls: they change how long a case is measured, not what is measured.
-const char* const kRunControls[] = {"warmup",     "iters",  "iterations",   "seed",
-                                    "verify",     "repeat", "keep_samples", "timeout_s",
-                                    "min_time_s", "max_cv", "max_repeat"};
+const char* const kRunControls[] = {"warmup",          "iters",      "iterations",   "seed",
+                                    "verify",          "repeat",     "keep_samples", "timeout_s",
+                                    "timeout_seconds", "min_time_s", "max_cv",       "max_repeat"};
 
 [[noreturn]] void invalid(const std::string& name, const std::vector<std::string>& problems) {
   std::vector<std::string> first(problems.begin(),
@@ -150,13 +150,15 @@ json to_json(const ReportSet& set) {
 std::string case_key(const json& c) {
   json p = c.value("params", json::object());
   for (const char* k : kRunControls) p.erase(k);
-  p["world"] = case_world(c);
+  p.erase("world");
+  p["world_size"] = case_world(c);
   return p.dump();
 }
 
 int case_world(const json& c) {
   const json p = c.value("params", json::object());
-  if (p.contains("world") && p["world"].is_number_integer()) return p["world"].get<int>();
+  for (const char* k : {"world_size", "world"})
+    if (p.contains(k) && p[k].is_number_integer()) return p[k].get<int>();
   if (p.contains("degrees") && p["degrees"].is_object()) {
     const json& d = p["degrees"];
     int u = d.value("ulysses", 1), r = d.value("ring", 1);

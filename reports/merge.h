@@ -42,7 +42,7 @@ nlohmann::json to_json(const ReportSet& set);  // the merged document
 // Parameters that identify a case across runs: its params without run controls
 // (warmup, iters, seed, ...) plus its world size. Canonical dump, sorted keys.
 std::string case_key(const nlohmann::json& c);
-// World size of a case: params.world when present, else ulysses x ring degree.
+// World size of a case: params.world_size when present, else ulysses x ring degree.
 int case_world(const nlohmann::json& c);
 // Short label for tables: "ring_p2p P=4 zigzag cpu_flash causal S=8192 H=8/8 D=128 fp32 fwd".
 std::string case_label(const nlohmann::json& c);
