@@ -44,7 +44,10 @@ int main(int argc, char** argv) {
     cpb::Watchdog::Scope scope(dog, argv[0], limit);
     failed = RUN_ALL_TESTS();
   }
+  int failed_here = failed;
   MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  if (rank == 0 && failed && !failed_here)
+    std::fprintf(stderr, "FAILED on another rank: see the [rank R@host] lines above\n");
   MPI_Finalize();
   return failed;
 }
