@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -159,12 +160,15 @@ double time_ms(Fn&& fn, int warmup, int reps) {
 int run_bench(int argc, char** argv) {
   std::vector<int64_t> seqs = {16384, 32768};
   int reps = 5;
-  for (int i = 2; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--seqs") && i + 1 < argc) {
+  std::string only;  // comma-separated mask names; empty = all
+  for (int i = 2; i + 1 < argc; ++i) {
+    if (!std::strcmp(argv[i], "--masks")) {
+      only = std::string(",") + argv[++i] + ",";
+    } else if (!std::strcmp(argv[i], "--seqs")) {
       seqs.clear();
       for (char* tok = std::strtok(argv[++i], ","); tok; tok = std::strtok(nullptr, ","))
         seqs.push_back(std::atoll(tok));
-    } else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) {
+    } else if (!std::strcmp(argv[i], "--reps")) {
       reps = std::atoi(argv[++i]);
     }
   }
@@ -198,11 +202,20 @@ int run_bench(int argc, char** argv) {
         {"document_pile", {.kind = "document", .doclen = "pile", .seed = 1}},
         {"causal_document_pile", {.kind = "causal_document", .doclen = "pile", .seed = 1}}};
     for (const M& m : masks) {
+      if (!only.empty() && only.find("," + m.name + ",") == std::string::npos) continue;
       MaskSpec spec = m.spec;
       const MaskSpec defaults = default_mask_spec(spec.kind);
       if (spec.doclen.empty()) spec.doclen = defaults.doclen;
       const Mask mask = make_mask(spec, s);
       const double area = static_cast<double>(mask.area());
+      if (const char* dir = std::getenv("CPB_BENCH_DOC_DIR")) {
+        // Segment lengths for anchors that rebuild the same mask (FlexAttention).
+        const std::string path = std::string(dir) + "/" + m.name + "_" + std::to_string(s) + ".txt";
+        if (FILE* f = std::fopen(path.c_str(), "w")) {
+          for (int64_t len : document_lengths(spec, s)) std::fprintf(f, "%ld\n", long(len));
+          std::fclose(f);
+        }
+      }
       const float scale = 1.f / std::sqrt(float(d));
       ForwardArgs fa{.q = tv(q, hq, dt),
                      .k = tv(k, hkv, dt),
@@ -249,7 +262,8 @@ int main(int argc, char** argv) {
     const std::string mode = argc > 1 ? argv[1] : "check";
     if (mode == "check") return cpb::run_check();
     if (mode == "bench") return cpb::run_bench(argc, argv);
-    std::fprintf(stderr, "usage: %s check | bench [--seqs 16384,32768] [--reps N]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s check | bench [--seqs 16384,32768] [--reps N] [--masks a,b]\n",
+                 argv[0]);
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
