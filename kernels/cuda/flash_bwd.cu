@@ -152,42 +152,21 @@ __global__ void __launch_bounds__(kBwdThreads, 1) flash_bwd_kernel(const FlashBw
         mma16816<T>(st[2 * np + 1], a, b[2], b[3]);
       }
     }
-    // P^T = exp(S^T * scale - lse), masked elements 0. Bit (nt * 4 + e) of `vis`
-    // says element (nt, e) is visible; each slice is a query interval per key row,
-    // computed once per row rather than tested per element.
-    uint32_t vis = 0xffffffffu;
-    if (tile.y != kTileFull || k0 + kBk > p.seq_k) {
-      vis = 0;
-      const int qc0 = q0 + 2 * t4;  // query of element (nt = 0, e = 0)
-      for (int i = 0; i < (tile.y == kTileFull ? 1 : tile.w); ++i) {
-        int4 rc = make_int4(0, p.seq_q, 0, p.seq_k), dg = make_int4(-(1 << 30), 1 << 30, 0, 0);
-        if (tile.y != kTileFull) {
-          const int si = __ldg(p.map.tile_slices + tile.z + i);
-          rc = __ldg(p.map.slices + 2 * si);
-          dg = __ldg(p.map.slices + 2 * si + 1);
-        }
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {
-          const int k = key_row + 8 * r;
-          const bool in = k >= rc.z && k < rc.w && k < p.seq_k;
-          // q - k in [diag_lo, diag_hi]  <=>  q in [k + diag_lo, k + diag_hi].
-          const int lo = in ? max(rc.x, k + dg.x) : 1, hi = in ? min(rc.y - 1, k + dg.y) : 0;
-#pragma unroll
-          for (int nt = 0; nt < kBq / 8; ++nt)
-#pragma unroll
-            for (int c = 0; c < 2; ++c) {
-              const int q = qc0 + nt * 8 + c;
-              if (q >= lo && q <= hi) vis |= 1u << (nt * 4 + 2 * r + c);
-            }
-        }
-      }
-    }
+    // P^T = exp(S^T * scale - lse), masked elements 0.
+    const bool need_mask = tile.y != kTileFull || k0 + kBk > p.seq_k;
 #pragma unroll
     for (int nt = 0; nt < kBq / 8; ++nt)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const float pv = exp2f(fmaf(st[nt][e], sl2, -c_lse[nt * 8 + 2 * t4 + (e & 1)]));
-        st[nt][e] = (vis >> (nt * 4 + e)) & 1u ? pv : 0.f;
+        const int qc = nt * 8 + 2 * t4 + (e & 1);
+        float pv = exp2f(fmaf(st[nt][e], sl2, -c_lse[qc]));
+        if (need_mask) {
+          const int k = key_row + (e >> 1) * 8, q = q0 + qc;
+          const bool vis =
+              k < p.seq_k && (tile.y == kTileFull || tile_visible(p.map, tile.z, tile.w, q, k));
+          if (!vis) pv = 0.f;
+        }
+        st[nt][e] = pv;
       }
 
       // dV += P^T dO.
@@ -279,14 +258,8 @@ __global__ void __launch_bounds__(kBwdThreads, 1) flash_bwd_kernel(const FlashBw
         float* row = gdq + static_cast<int64_t>(q) * p.dq.token_stride + wn * kCols + 2 * t4;
 #pragma unroll
         for (int nt = 0; nt < kCols / 8; ++nt) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-          // One vector atomic for the pair: half the L2 atomic operations.
-          atomicAdd(reinterpret_cast<float2*>(row + nt * 8),
-                    make_float2(dqa[nt][2 * r], dqa[nt][2 * r + 1]));
-#else
           atomicAdd(row + nt * 8, dqa[nt][2 * r]);
           atomicAdd(row + nt * 8 + 1, dqa[nt][2 * r + 1]);
-#endif
         }
       }
     }

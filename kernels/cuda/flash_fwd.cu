@@ -1,12 +1,10 @@
-// Forward flash attention (FA2 schedule) on tensor cores: one block of 4 warps
-// per (128-query tile, query head); each warp owns 32 query rows (two m-tiles, so
-// every K/V fragment read from shared memory feeds two mma), keeps the fp32
-// output accumulator and the running max/sum in registers,
+// Forward flash attention (FA2 schedule) on tensor cores: one block of 8 warps
+// per (128-query tile, query head); each warp owns 16 query rows, keeps its Q
+// fragments, the fp32 output accumulator and the running max/sum in registers,
 // and walks the tile's CSR list of non-empty 64-key tiles with K/V double
 // buffered through cp.async. Scores use exp2 with the softmax scale folded into
 // one FMA; LSE is written in natural log (-inf, out 0 for rows that see no key).
 #include <cmath>
-#include <cstdlib>
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/flash_common.cuh"
@@ -15,26 +13,18 @@
 namespace cpb::cuda {
 namespace {
 
-// kRowTiles: 16-row m-tiles per warp. 2 (the default): 4 warps x 32 rows, each
-// K/V fragment read from shared memory feeds 2 mma. 1: 8 warps x 16 rows, kept
-// as the A/B alternative (CPB_FLASH_FWD_ROW_TILES=1) since it uses fewer registers.
-template <int kRowTiles>
-__host__ __device__ constexpr int fwd_threads() {
-  return kFwdBlockQ / (16 * kRowTiles) * 32;
-}
+constexpr int kFwdWarps = 8;
+constexpr int kFwdThreads = kFwdWarps * 32;
+static_assert(kFwdBlockQ == kFwdWarps * 16, "each warp owns 16 query rows");
 
 template <int D>
 constexpr int fwd_smem_bytes() {
   return (kFwdBlockQ + 4 * kFwdBlockK) * D * 2;  // Q + 2 stages of K and V, 16-bit
 }
 
-// 4 warps x 32 rows and 96 KB of shared memory: two blocks fit one H100 SM, so
-// one block's barriers and loads overlap the other's tensor-core work.
-template <typename T, int D, int kRowTiles>
-__global__ void __launch_bounds__(fwd_threads<kRowTiles>(), kRowTiles)
-    flash_fwd_kernel(const FlashFwdParams p) {
-  constexpr int kFwdThreads = fwd_threads<kRowTiles>();
-  constexpr int kBq = kFwdBlockQ, kBk = kFwdBlockK, kChunks = D / 8, kNt = kBk / 8;
+template <typename T, int D>
+__global__ void __launch_bounds__(kFwdThreads, 1) flash_fwd_kernel(const FlashFwdParams p) {
+  constexpr int kBq = kFwdBlockQ, kBk = kFwdBlockK, kChunks = D / 8;
   extern __shared__ __align__(128) unsigned char smem_raw[];
   T* s_q = reinterpret_cast<T*>(smem_raw);
   T* s_k = s_q + kBq * D;      // [2][kBk][D]
@@ -80,17 +70,12 @@ __global__ void __launch_bounds__(fwd_threads<kRowTiles>(), kRowTiles)
 
   const float sl2 = p.scale * kLog2e;
   const int g = lane >> 2, t4 = lane & 3;
-  // This thread's rows: row0 + 16 * mi + 8 * r for m-tile mi and half r.
-  const int row0 = q0 + warp * 16 * kRowTiles + g;
-  float acc[kRowTiles][D / 8][4];
+  const int row0 = q0 + warp * 16 + g;  // this thread's rows: row0 and row0 + 8
+  float acc[D / 8][4];
 #pragma unroll
-  for (int mi = 0; mi < kRowTiles; ++mi)
-#pragma unroll
-    for (int i = 0; i < D / 8; ++i)
-      acc[mi][i][0] = acc[mi][i][1] = acc[mi][i][2] = acc[mi][i][3] = 0.f;
-  float m[kRowTiles][2], l[kRowTiles][2];
-#pragma unroll
-  for (int mi = 0; mi < kRowTiles; ++mi) m[mi][0] = m[mi][1] = -INFINITY, l[mi][0] = l[mi][1] = 0.f;
+  for (int i = 0; i < D / 8; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+  uint32_t qf[D / 16][4];
 
   for (int it = rb; it < re; ++it) {
     const int buf = (it - rb) & 1;
@@ -99,131 +84,81 @@ __global__ void __launch_bounds__(fwd_threads<kRowTiles>(), kRowTiles)
     cp_async_commit();
     cp_async_wait<1>();
     __syncthreads();
+    if (it == rb) {
+#pragma unroll
+      for (int kk = 0; kk < D / 16; ++kk)
+        ldmatrix_x4(qf[kk], a_addr<D>(s_q, warp * 16, kk * 16, lane));
+    }
     const T* c_k = s_k + buf * kBk * D;
     const T* c_v = s_v + buf * kBk * D;
 
-    float s[kRowTiles][kNt][4];
+    float s[kBk / 8][4];
 #pragma unroll
-    for (int mi = 0; mi < kRowTiles; ++mi)
-#pragma unroll
-      for (int i = 0; i < kNt; ++i) s[mi][i][0] = s[mi][i][1] = s[mi][i][2] = s[mi][i][3] = 0.f;
+    for (int i = 0; i < kBk / 8; ++i) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.f;
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
-      uint32_t a[kRowTiles][4];
-#pragma unroll
-      for (int mi = 0; mi < kRowTiles; ++mi)
-        ldmatrix_x4(a[mi], a_addr<D>(s_q, (warp * kRowTiles + mi) * 16, kk * 16, lane));
 #pragma unroll
       for (int np = 0; np < kBk / 16; ++np) {
         uint32_t b[4];
         ldmatrix_x4(b, b_addr_nk<D>(c_k, np * 16, kk * 16, lane));
-#pragma unroll
-        for (int mi = 0; mi < kRowTiles; ++mi) {
-          mma16816<T>(s[mi][2 * np], a[mi], b[0], b[1]);
-          mma16816<T>(s[mi][2 * np + 1], a[mi], b[2], b[3]);
-        }
+        mma16816<T>(s[2 * np], qf[kk], b[0], b[1]);
+        mma16816<T>(s[2 * np + 1], qf[kk], b[2], b[3]);
       }
     }
 
     const int k0 = tile.x * kBk;
     if (tile.y != kTileFull || k0 + kBk > p.seq_k) {
-      // Bit (nt * 4 + e) of vis[mi] says element (mi, nt, e) is visible. Each
-      // slice is a key interval per row, computed once per row, not per element.
-      uint32_t vis[kRowTiles] = {};
-      const int kc = k0 + 2 * t4;  // key of element (nt = 0, e = 0)
-      if (tile.y == kTileFull) {
 #pragma unroll
-        for (int mi = 0; mi < kRowTiles; ++mi)
+      for (int nt = 0; nt < kBk / 8; ++nt)
 #pragma unroll
-          for (int nt = 0; nt < kNt; ++nt)
-#pragma unroll
-            for (int e = 0; e < 4; ++e)
-              if (kc + nt * 8 + (e & 1) < p.seq_k) vis[mi] |= 1u << (nt * 4 + e);
-      } else {
-        for (int i = 0; i < tile.w; ++i) {
-          const int si = __ldg(p.map.tile_slices + tile.z + i);
-          const int4 rc = __ldg(p.map.slices + 2 * si), dg = __ldg(p.map.slices + 2 * si + 1);
-#pragma unroll
-          for (int mi = 0; mi < kRowTiles; ++mi)
-#pragma unroll
-            for (int r = 0; r < 2; ++r) {
-              const int q = row0 + 16 * mi + 8 * r;
-              const bool in = q >= rc.x && q < rc.y;
-              const int lo = in ? max(rc.z, q - dg.y) : 1, hi = in ? min(rc.w - 1, q - dg.x) : 0;
-#pragma unroll
-              for (int nt = 0; nt < kNt; ++nt)
-#pragma unroll
-                for (int c = 0; c < 2; ++c) {
-                  const int k = kc + nt * 8 + c;
-                  if (k >= lo && k <= hi) vis[mi] |= 1u << (nt * 4 + 2 * r + c);
-                }
-            }
+        for (int e = 0; e < 4; ++e) {
+          const int q = row0 + (e >> 1) * 8, k = k0 + nt * 8 + 2 * t4 + (e & 1);
+          const bool vis =
+              k < p.seq_k && (tile.y == kTileFull || tile_visible(p.map, tile.z, tile.w, q, k));
+          if (!vis) s[nt][e] = -INFINITY;
         }
-      }
-#pragma unroll
-      for (int mi = 0; mi < kRowTiles; ++mi)
-#pragma unroll
-        for (int nt = 0; nt < kNt; ++nt)
-#pragma unroll
-          for (int e = 0; e < 4; ++e)
-            if (!((vis[mi] >> (nt * 4 + e)) & 1u)) s[mi][nt][e] = -INFINITY;
     }
 
-    // Online softmax over this tile for the thread's four rows.
+    // Online softmax over this tile for the thread's two rows.
 #pragma unroll
-    for (int mi = 0; mi < kRowTiles; ++mi)
+    for (int r = 0; r < 2; ++r) {
+      float mx = m[r];
 #pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        float mx = m[mi][r];
+      for (int nt = 0; nt < kBk / 8; ++nt) mx = fmaxf(mx, fmaxf(s[nt][2 * r], s[nt][2 * r + 1]));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      // A row with nothing visible yet keeps max -inf; subtract 0 instead so
+      // exp2(-inf - (-inf)) never makes a NaN.
+      const float base = mx == -INFINITY ? 0.f : mx * sl2;
+      const float alpha = exp2f(m[r] * sl2 - base);
+      m[r] = mx;
+      float sum = 0.f;
 #pragma unroll
-        for (int nt = 0; nt < kNt; ++nt)
-          mx = fmaxf(mx, fmaxf(s[mi][nt][2 * r], s[mi][nt][2 * r + 1]));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        // A row with nothing visible yet keeps max -inf; subtract 0 instead so
-        // exp2(-inf - (-inf)) never makes a NaN.
-        const float base = mx == -INFINITY ? 0.f : mx * sl2;
-        const float alpha = exp2f(m[mi][r] * sl2 - base);
-        m[mi][r] = mx;
-        float sum = 0.f;
-#pragma unroll
-        for (int nt = 0; nt < kNt; ++nt) {
-          s[mi][nt][2 * r] = exp2f(fmaf(s[mi][nt][2 * r], sl2, -base));
-          s[mi][nt][2 * r + 1] = exp2f(fmaf(s[mi][nt][2 * r + 1], sl2, -base));
-          sum += s[mi][nt][2 * r] + s[mi][nt][2 * r + 1];
-        }
-        l[mi][r] = l[mi][r] * alpha + sum;
-#pragma unroll
-        for (int dt = 0; dt < D / 8; ++dt) {
-          acc[mi][dt][2 * r] *= alpha;
-          acc[mi][dt][2 * r + 1] *= alpha;
-        }
+      for (int nt = 0; nt < kBk / 8; ++nt) {
+        s[nt][2 * r] = exp2f(fmaf(s[nt][2 * r], sl2, -base));
+        s[nt][2 * r + 1] = exp2f(fmaf(s[nt][2 * r + 1], sl2, -base));
+        sum += s[nt][2 * r] + s[nt][2 * r + 1];
       }
+      l[r] = l[r] * alpha + sum;
+#pragma unroll
+      for (int dt = 0; dt < D / 8; ++dt) {
+        acc[dt][2 * r] *= alpha;
+        acc[dt][2 * r + 1] *= alpha;
+      }
+    }
 
-    // P re-packed from the score accumulators into 16-bit A fragments at once,
-    // which halves the registers the P V product holds live.
-    uint32_t pa[kRowTiles][kBk / 16][4];
-#pragma unroll
-    for (int mi = 0; mi < kRowTiles; ++mi)
-#pragma unroll
-      for (int kk = 0; kk < kBk / 16; ++kk) {
-        pa[mi][kk][0] = pack2<T>(s[mi][2 * kk][0], s[mi][2 * kk][1]);
-        pa[mi][kk][1] = pack2<T>(s[mi][2 * kk][2], s[mi][2 * kk][3]);
-        pa[mi][kk][2] = pack2<T>(s[mi][2 * kk + 1][0], s[mi][2 * kk + 1][1]);
-        pa[mi][kk][3] = pack2<T>(s[mi][2 * kk + 1][2], s[mi][2 * kk + 1][3]);
-      }
-      // O += P V.
+    // O += P V, P re-packed from the score accumulators into A fragments.
 #pragma unroll
     for (int kk = 0; kk < kBk / 16; ++kk) {
+      uint32_t a[4] = {pack2<T>(s[2 * kk][0], s[2 * kk][1]), pack2<T>(s[2 * kk][2], s[2 * kk][3]),
+                       pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                       pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
 #pragma unroll
       for (int dp = 0; dp < D / 16; ++dp) {
         uint32_t b[4];
         ldmatrix_x4_trans(b, b_addr_kn<D>(c_v, kk * 16, dp * 16, lane));
-#pragma unroll
-        for (int mi = 0; mi < kRowTiles; ++mi) {
-          mma16816<T>(acc[mi][2 * dp], pa[mi][kk], b[0], b[1]);
-          mma16816<T>(acc[mi][2 * dp + 1], pa[mi][kk], b[2], b[3]);
-        }
+        mma16816<T>(acc[2 * dp], a, b[0], b[1]);
+        mma16816<T>(acc[2 * dp + 1], a, b[2], b[3]);
       }
     }
     __syncthreads();  // everyone is done with `buf` before it is refilled
@@ -232,43 +167,33 @@ __global__ void __launch_bounds__(fwd_threads<kRowTiles>(), kRowTiles)
 
   T* gout = static_cast<T*>(p.out.data) + h * p.out.head_stride;
 #pragma unroll
-  for (int mi = 0; mi < kRowTiles; ++mi)
+  for (int r = 0; r < 2; ++r) {
+    float sum = l[r];
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    const int q = row0 + r * 8;
+    if (q >= p.seq_q) continue;
+    const float inv = sum > 0.f ? 1.f / sum : 0.f;
+    T* o = gout + static_cast<int64_t>(q) * p.out.token_stride;
 #pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      float sum = l[mi][r];
-      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-      const int q = row0 + 16 * mi + 8 * r;
-      if (q >= p.seq_q) continue;
-      const float inv = sum > 0.f ? 1.f / sum : 0.f;
-      T* o = gout + static_cast<int64_t>(q) * p.out.token_stride;
-#pragma unroll
-      for (int dt = 0; dt < D / 8; ++dt)
-        *reinterpret_cast<uint32_t*>(o + dt * 8 + 2 * t4) =
-            pack2<T>(acc[mi][dt][2 * r] * inv, acc[mi][dt][2 * r + 1] * inv);
-      if (t4 == 0)
-        p.lse[static_cast<int64_t>(q) * p.lse_token_stride + h] =
-            sum > 0.f ? (m[mi][r] * sl2 + log2f(sum)) * kLn2 : -INFINITY;
-    }
+    for (int dt = 0; dt < D / 8; ++dt)
+      *reinterpret_cast<uint32_t*>(o + dt * 8 + 2 * t4) =
+          pack2<T>(acc[dt][2 * r] * inv, acc[dt][2 * r + 1] * inv);
+    if (t4 == 0)
+      p.lse[static_cast<int64_t>(q) * p.lse_token_stride + h] =
+          sum > 0.f ? (m[r] * sl2 + log2f(sum)) * kLn2 : -INFINITY;
+  }
 }
 
-template <typename T, int D, int kRowTiles>
-void launch_fwd_variant(const FlashFwdParams& p, cudaStream_t stream) {
-  constexpr int kFwdThreads = fwd_threads<kRowTiles>();
+template <typename T, int D>
+void launch_fwd(const FlashFwdParams& p, cudaStream_t stream) {
   constexpr int smem = fwd_smem_bytes<D>();
-  auto kernel = flash_fwd_kernel<T, D, kRowTiles>;
+  auto kernel = flash_fwd_kernel<T, D>;
   CPB_CUDA_CORE_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
   dim3 grid(p.map.num_q_tiles, p.heads_q);
   kernel<<<grid, kFwdThreads, smem, stream>>>(p);
   CPB_CUDA_CORE_CHECK_LAUNCH();
-}
-
-template <typename T, int D>
-void launch_fwd(const FlashFwdParams& p, cudaStream_t stream) {
-  const char* v = std::getenv("CPB_FLASH_FWD_ROW_TILES");
-  if (v && v[0] == '1') return launch_fwd_variant<T, D, 1>(p, stream);
-  launch_fwd_variant<T, D, 2>(p, stream);
 }
 
 }  // namespace
