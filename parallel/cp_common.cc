@@ -506,6 +506,7 @@ void HybridCpMethod::backward(CpTensors& t) {
 }
 
 CommVolume HybridCpMethod::expected_volume() const {
+  if (!ring_comm_) return {.formula = "unknown before setup()"};
   const AttentionShape& sh = problem_.shape;
   const int64_t U = lay_.heads, R = lay_.ring, L = L_, d = sh.head_dim;
   const int64_t hq = qsplit_.count, hk = kvsplit_.count, es = dtype_size(sh.dtype);
