@@ -24,7 +24,7 @@ for f in "${cc_srcs[@]}"; do
   g++ "${cxx_flags[@]}" -c "$f" -o "$out/obj/$(echo "$f" | tr / _).o" & pids+=($!)
 done
 for f in "${cu_srcs[@]}"; do
-  nvcc -std=c++20 -O3 -I. $arch -Xptxas -v -c "$f" -o "$out/obj/$(echo "$f" | tr / _).o" \
+  nvcc -std=c++17 -O3 -I. $arch -Xptxas -v -c "$f" -o "$out/obj/$(echo "$f" | tr / _).o" \
     2> "$out/ptxas_$(basename "$f").log" & pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p"; done

@@ -22,18 +22,13 @@
 namespace cpb {
 namespace {
 
-struct Tol {
-  double out, lse, grad;
-};
-Tol tolerance(DType t) { return t == DType::kBF16 ? Tol{2e-2, 2e-2, 4e-2} : Tol{5e-3, 5e-3, 1e-2}; }
-
 int run_check() {
   auto ref = KernelRegistry::instance().create("cpu_reference");
   auto gpu = KernelRegistry::instance().create("cuda_flash");
   int failures = 0, cases = 0;
   auto report = [&](const std::string& name, const testing::FlashCase& c) {
     const testing::FlashCaseErrors e = testing::run_flash_case(c, *gpu, *ref);
-    const Tol tol = tolerance(c.dtype);
+    const testing::FlashTolerance tol = testing::flash_tolerance(c.dtype);
     const bool ok = e.out <= tol.out && e.lse <= tol.lse && e.lse_empty_ok && e.dq <= tol.grad &&
                     e.dk <= tol.grad && e.dv <= tol.grad && e.accumulate <= tol.grad;
     ++cases;
