@@ -1,0 +1,334 @@
+// The driver's units through the real code: statistics and FLOP accounting, option
+// validation (every bad input is an InputError naming the value), deterministic
+// fill by global index, and whole cases on a one-rank self world: ok with a passing
+// verification, unsupported, and an exception turned into status "error".
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "bench/case_runner.h"
+#include "bench/fill.h"
+#include "bench/memory.h"
+#include "bench/options.h"
+#include "bench/stats.h"
+#include "common/errors.h"
+#include "kernels/kernel.h"
+#include "masks/mask_spec.h"
+#include "parallel/self_communicator.h"
+#include "reports/validate.h"
+
+namespace cpb::bench {
+namespace {
+
+// Message of the InputError `f` throws ("" when it does not throw one).
+template <typename F>
+std::string input_error(F&& f) {
+  try {
+    f();
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Stats, PercentilesInterpolateBetweenOrderStatistics) {
+  std::vector<double> s = {5, 1, 4, 2, 3};  // sorted 1..5
+  EXPECT_DOUBLE_EQ(percentile(s, 0.0), 1);
+  EXPECT_DOUBLE_EQ(percentile(s, 0.5), 3);
+  EXPECT_DOUBLE_EQ(percentile(s, 1.0), 5);
+  EXPECT_DOUBLE_EQ(percentile(s, 0.1), 1.4);  // position 0.4
+  EXPECT_DOUBLE_EQ(percentile(s, 0.9), 4.6);
+  EXPECT_DOUBLE_EQ(percentile({1, 2, 3, 4}, 0.5), 2.5);
+  EXPECT_DOUBLE_EQ(percentile({7}, 0.9), 7);
+}
+
+TEST(Stats, SummaryOfAKnownSample) {
+  reports::TimeStats t = summarize({2, 4, 4, 4, 5, 5, 7, 9});
+  EXPECT_EQ(t.iterations, 8);
+  EXPECT_DOUBLE_EQ(t.mean, 5);
+  EXPECT_DOUBLE_EQ(t.median, 4.5);
+  EXPECT_DOUBLE_EQ(t.min, 2);
+  EXPECT_DOUBLE_EQ(t.max, 9);
+  EXPECT_DOUBLE_EQ(t.cv, 2.0 / 5.0);  // population stdev 2
+  EXPECT_LE(t.p10, t.median);
+  EXPECT_GE(t.p90, t.median);
+  EXPECT_DOUBLE_EQ(summarize({3, 3, 3}).cv, 0);
+}
+
+TEST(Stats, Imbalance) {
+  EXPECT_DOUBLE_EQ(imbalance({1, 1, 1, 1}), 1);
+  EXPECT_DOUBLE_EQ(imbalance({1, 3}), 1.5);
+  EXPECT_DOUBLE_EQ(imbalance({0, 0}), 1);
+}
+
+TEST(Flops, ConventionFromMaskArea) {
+  // Causal S=1024 (bottom-right aligned, square): S(S+1)/2 visible pairs.
+  Mask causal = make_mask(MaskSpec{.kind = "causal"}, 1024);
+  ASSERT_EQ(causal.area(), 1024 * 1025 / 2);
+  double fwd = forward_flops(causal.area(), 128, 8);
+  EXPECT_DOUBLE_EQ(fwd, 4.0 * 524800 * 128 * 8);
+  EXPECT_DOUBLE_EQ(pass_flops(Pass::kForward, causal.area(), 128, 8), fwd);
+  EXPECT_DOUBLE_EQ(pass_flops(Pass::kBackward, causal.area(), 128, 8), 2.5 * fwd);
+  EXPECT_DOUBLE_EQ(pass_flops(Pass::kForwardBackward, causal.area(), 128, 8), 3.5 * fwd);
+  // Full S=4096, D=128, Hq=8: 4 * 4096^2 * 128 * 8 = 68.7 GFLOP forward.
+  EXPECT_DOUBLE_EQ(forward_flops(4096LL * 4096, 128, 8), 68719476736.0);
+}
+
+TEST(Options, DegreesParseAndReject) {
+  EXPECT_EQ(parse_degrees("u2r2"), (Degrees{.ulysses = 2, .ring = 2}));
+  EXPECT_EQ(parse_degrees("r4"), (Degrees{.ring = 4}));
+  EXPECT_EQ(parse_degrees("U8"), (Degrees{.ulysses = 8}));
+  EXPECT_EQ(parse_degrees("auto"), Degrees{});
+  EXPECT_EQ(parse_degrees(""), Degrees{});
+  for (const char* bad : {"u", "x2", "u0r2", "u2u2", "ulysses=2", "u2,r2", "r-1"})
+    EXPECT_NE(input_error([&] { parse_degrees(bad); }).find(bad), std::string::npos) << bad;
+}
+
+TEST(Options, DegreesPerMethod) {
+  CpConfig c;
+  resolve_degrees("ulysses", 4, {}, c);
+  EXPECT_EQ(c.ulysses_degree * 10 + c.ring_degree, 41);
+  resolve_degrees("ring_p2p", 4, {}, c);
+  EXPECT_EQ(c.ulysses_degree * 10 + c.ring_degree, 14);
+  resolve_degrees("usp", 4, {}, c);
+  EXPECT_EQ(c.ulysses_degree * 10 + c.ring_degree, 22);
+  resolve_degrees("usp", 8, {}, c);
+  EXPECT_EQ(c.ulysses_degree * 10 + c.ring_degree, 42);
+  resolve_degrees("loongtrain", 2, {}, c);
+  EXPECT_EQ(c.ulysses_degree * 10 + c.ring_degree, 21);
+  resolve_degrees("usp", 4, {.ulysses = 1}, c);  // explicit wins, ring still derived
+  EXPECT_EQ(c.ulysses_degree * 10 + c.ring_degree, 12);
+  resolve_degrees("none", 1, {}, c);
+  EXPECT_EQ(c.ulysses_degree * 10 + c.ring_degree, 11);
+}
+
+TEST(Options, Lists) {
+  EXPECT_EQ(split_list("a, b ,c", "--mask"), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_NE(input_error([] { split_list("a,,b", "--mask"); }).find("--mask"), std::string::npos);
+  EXPECT_EQ(parse_size_list("1024,4k,1M", "--seq"), (std::vector<int64_t>{1024, 4096, 1 << 20}));
+  for (const char* bad : {"0", "-5", "abc", "1.5", "12x"})
+    EXPECT_NE(input_error([&] { parse_size_list(bad, "--seq"); }).find(bad), std::string::npos)
+        << bad;
+}
+
+RunOptions tiny() {
+  RunOptions o;
+  o.kernels = {"cpu_flash"};
+  o.masks = {"causal"};
+  o.seqs = {64};
+  o.heads_q = 2;
+  o.head_dim = 16;
+  o.warmup = 0;
+  o.iters = 2;
+  return o;
+}
+
+TEST(Options, CartesianProductInDocumentedOrder) {
+  RunOptions o = tiny();
+  o.masks = {"full", "causal"};
+  o.seqs = {64, 128};
+  o.methods = {"none"};
+  auto cases = expand_cases(o, 1);
+  ASSERT_EQ(cases.size(), 4u);
+  EXPECT_EQ(cases[0].mask.kind, "full");
+  EXPECT_EQ(cases[0].seq, 64);
+  EXPECT_EQ(cases[1].seq, 128);
+  EXPECT_EQ(cases[2].mask.kind, "causal");
+  EXPECT_EQ(cases[0].heads_kv, 2);  // default Hkv = Hq
+  EXPECT_NE(cases[0].id(), cases[1].id());
+}
+
+TEST(Options, MaskParametersGoOnlyToKindsThatReadThem) {
+  RunOptions o = tiny();
+  o.masks = {"causal", "sliding_window"};
+  o.mask_params.values["window"] = 16;
+  auto cases = expand_cases(o, 1);
+  ASSERT_EQ(cases.size(), 2u);
+  EXPECT_EQ(cases[0].mask.window, 0);
+  EXPECT_EQ(cases[1].mask.window, 16);
+  o.seed = 7;
+  o.masks = {"document"};
+  o.mask_params.values.clear();
+  EXPECT_EQ(expand_cases(o, 1)[0].mask.seed, 7u);  // mask seed defaults to --seed
+  o.mask_seed = 9;
+  EXPECT_EQ(expand_cases(o, 1)[0].mask.seed, 9u);
+}
+
+TEST(Options, EachBadInputNamesTheValue) {
+  struct Bad {
+    std::function<void(RunOptions&)> apply;
+    std::string named;  // must appear in the message
+  };
+  std::vector<Bad> bad = {
+      {[](RunOptions& o) { o.kernels = {"cuda_magic"}; }, "cuda_magic"},
+      {[](RunOptions& o) { o.masks = {"diagonalish"}; }, "diagonalish"},
+      {[](RunOptions& o) { o.methods = {"ring_xyz"}; }, "ring_xyz"},
+      {[](RunOptions& o) { o.shardings = {"spiral"}; }, "spiral"},
+      {[](RunOptions& o) { o.seqs = {0}; }, "--seq 0"},
+      {[](RunOptions& o) { o.heads_q = -2; }, "--heads -2"},
+      {[](RunOptions& o) { o.heads_kv = 3; }, "--kv-heads 3"},
+      {[](RunOptions& o) { o.head_dim = 0; }, "--head-dim 0"},
+      {[](RunOptions& o) { o.iters = 0; }, "--iters 0"},
+      {[](RunOptions& o) { o.dtype = "fp8"; }, "fp8"},
+      {[](RunOptions& o) { o.pass = "sideways"; }, "sideways"},
+      {[](RunOptions& o) { o.placement = "diagonal"; }, "diagonal"},
+      {[](RunOptions& o) { o.degrees = "q3"; }, "q3"},
+      {[](RunOptions& o) {
+         o.masks = {"sliding_window"};
+         o.mask_params.values["window"] = 1000;
+       },
+       "1000"},
+      {[](RunOptions& o) { o.masks = {"sliding_window"}; }, "--window"},
+      {[](RunOptions& o) { o.mask_params.values["window"] = 8; }, "--window"},
+      {[](RunOptions& o) {
+         o.masks = {"document"};
+         o.mask_params.values["doclen"] = "/nonexistent/hist.json";
+       },
+       "/nonexistent/hist.json"},
+      {[](RunOptions& o) {
+         o.seqs = {64, 64};
+       },
+       "twice"},
+  };
+  for (const auto& b : bad) {
+    RunOptions o = tiny();
+    b.apply(o);
+    std::string msg = input_error([&] { expand_cases(o, 1); });
+    EXPECT_NE(msg.find(b.named), std::string::npos)
+        << "expected an InputError naming '" << b.named << "', got '" << msg << "'";
+  }
+}
+
+TEST(Fill, ValuesDependOnGlobalIndexOnly) {
+  std::vector<float> whole(8 * 2 * 4), part(3 * 2 * 4);
+  fill_tensor(packed_view(whole.data(), DType::kF32, Device::kCpu, 8, 2, 4), 5, FillTensor::kQ,
+              {{0, 8}});
+  // A zigzag-like shard: tokens 6, 7 then 1.
+  fill_tensor(packed_view(part.data(), DType::kF32, Device::kCpu, 3, 2, 4), 5, FillTensor::kQ,
+              {{6, 8}, {1, 2}});
+  for (int h = 0; h < 2; ++h)
+    for (int i = 0; i < 4; ++i) {
+      EXPECT_EQ(part[(0 * 2 + h) * 4 + i], whole[(6 * 2 + h) * 4 + i]);
+      EXPECT_EQ(part[(2 * 2 + h) * 4 + i], whole[(1 * 2 + h) * 4 + i]);
+    }
+  double sum = 0;
+  for (float x : whole) {
+    EXPECT_GE(x, -1.f);
+    EXPECT_LT(x, 1.f);
+    sum += x;
+  }
+  EXPECT_LT(std::abs(sum / whole.size()), 0.3);
+  EXPECT_NE(fill_value(5, FillTensor::kQ, 3, 0, 0), fill_value(5, FillTensor::kK, 3, 0, 0));
+  EXPECT_NE(fill_value(5, FillTensor::kQ, 3, 0, 0), fill_value(6, FillTensor::kQ, 3, 0, 0));
+}
+
+TEST(Memory, PeakRssIsReadable) {
+  EXPECT_GT(peak_rss_bytes(), 0);
+  EXPECT_GE(peak_rss_bytes(), current_rss_bytes() / 2);
+}
+
+// A kernel whose forward throws: the case must end as status "error", not a crash.
+class ThrowingKernel : public Kernel {
+ public:
+  Support supports(const AttentionShape&) const override { return Support::yes(); }
+  void forward(const ForwardArgs&) override { throw std::runtime_error("boom in forward"); }
+  void backward(const BackwardArgs&) override {}
+};
+CPB_REGISTER_KERNEL(test_throwing, ThrowingKernel);
+
+class SelfWorld : public ::testing::Test {
+ protected:
+  SelfCommunicator world_;
+  RunContext ctx_{.world = &world_, .hostnames = {"localhost"}};
+
+  reports::CaseResult run(RunOptions o) {
+    auto cases = expand_cases(o, 1);
+    EXPECT_EQ(cases.size(), 1u);
+    return run_case(cases[0], ctx_);
+  }
+
+  // The case inside a minimal valid report, checked by the validator.
+  static std::vector<std::string> problems(const reports::CaseResult& r) {
+    return reports::validate_case(nlohmann::json::parse(nlohmann::json(r).dump()), 1);
+  }
+};
+
+TEST_F(SelfWorld, OkCaseWithVerification) {
+  RunOptions o = tiny();
+  o.verify = true;
+  o.masks = {"causal_document"};
+  auto r = run(o);
+  ASSERT_EQ(r.status, "ok") << r.reason;
+  ASSERT_TRUE(r.metrics);
+  const auto& m = *r.metrics;
+  EXPECT_EQ(m.step_seconds.iterations, 2);
+  EXPECT_GT(m.step_seconds.median, 0);
+  EXPECT_DOUBLE_EQ(m.flops, 3.5 * 4.0 * double(m.mask_area) * 16 * 2);
+  ASSERT_EQ(m.ranks.size(), 1u);
+  EXPECT_EQ(m.ranks[0].local_tokens, 64);
+  EXPECT_EQ(m.ranks[0].area, m.mask_area);
+  EXPECT_EQ(m.bytes_sent_max, 0);
+  EXPECT_GT(m.peak_rss_bytes_max, 0);
+  EXPECT_GT(m.compute_seconds, 0);
+  EXPECT_LE(m.compute_seconds, m.step_seconds.max * 1.01);
+  ASSERT_TRUE(r.verification);
+  EXPECT_TRUE(r.verification->passed);
+  ASSERT_EQ(r.verification->tensors.size(), 5u);
+  for (const auto& t : r.verification->tensors) EXPECT_LT(t.max_rel_error, 1e-4) << t.tensor;
+  auto p = problems(r);
+  EXPECT_TRUE(p.empty()) << p[0];
+}
+
+TEST_F(SelfWorld, ForwardOnlyVerifiesOutAndLse) {
+  RunOptions o = tiny();
+  o.verify = true;
+  o.pass = "fwd";
+  o.dtype = "bf16";
+  auto r = run(o);
+  ASSERT_EQ(r.status, "ok") << r.reason;
+  ASSERT_TRUE(r.verification);
+  EXPECT_EQ(r.verification->tensors.size(), 2u);
+  EXPECT_TRUE(r.verification->passed);
+}
+
+TEST_F(SelfWorld, VerificationRefusedAboveTheLimit) {
+  RunOptions o = tiny();
+  o.verify = true;
+  o.pass = "fwd";
+  o.seqs = {kVerifyMaxSeq + 1024};
+  o.masks = {"causal_sliding_window"};
+  o.mask_params.values["window"] = 1;
+  o.heads_q = 1;
+  o.iters = 1;
+  auto r = run(o);
+  ASSERT_EQ(r.status, "ok") << r.reason;
+  ASSERT_TRUE(r.verification);
+  EXPECT_NE(r.verification->skipped_reason.find("too large"), std::string::npos);
+  EXPECT_TRUE(problems(r).empty());
+}
+
+TEST_F(SelfWorld, UnsupportedIsAResultNotAnError) {
+  RunOptions o = tiny();
+  o.methods = {"ulysses"};
+  o.degrees = "u2";  // 2 x 1 on a world of 1
+  auto r = run(o);
+  EXPECT_EQ(r.status, "unsupported");
+  EXPECT_FALSE(r.reason.empty());
+  EXPECT_FALSE(r.metrics);
+  EXPECT_TRUE(problems(r).empty());
+}
+
+TEST_F(SelfWorld, ExceptionBecomesStatusError) {
+  RunOptions o = tiny();
+  o.kernels = {"test_throwing"};
+  o.pass = "fwd";
+  auto r = run(o);
+  EXPECT_EQ(r.status, "error");
+  EXPECT_NE(r.reason.find("boom in forward"), std::string::npos) << r.reason;
+  EXPECT_TRUE(problems(r).empty());
+  // The next case on the same world runs normally.
+  EXPECT_EQ(run(tiny()).status, "ok");
+}
+
+}  // namespace
+}  // namespace cpb::bench
