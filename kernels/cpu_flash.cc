@@ -235,6 +235,11 @@ class CpuFlashKernel : public Kernel {
     const Dims x = dims_of(a.q, a.k, a.v, a.mask);
     CPB_CHECK(a.dq.dtype == DType::kF32 && a.dk.dtype == DType::kF32 && a.dv.dtype == DType::kF32,
               "gradients are fp32 accumulators");
+    CPB_CHECK(a.dq.tokens == x.sq && a.dq.heads == x.hq && a.dk.tokens == x.sk &&
+                  a.dk.heads == x.hkv && a.dv.tokens == x.sk && a.dv.heads == x.hkv &&
+                  a.out.tokens == x.sq && a.dout.tokens == x.sq && a.out.heads == x.hq &&
+                  a.dout.heads == x.hq,
+              "backward tensor shapes do not match q {}x{} / k {}x{}", x.sq, x.hq, x.sk, x.hkv);
     const BlockMap bm = build_block_map(*a.mask, kBq, kBk);
     const int64_t dp = x.dp, sq_rows = x.nqt * kBq, sk_rows = x.nkt * kBk;
     const float qmul = a.scale * kLog2e;
