@@ -35,6 +35,12 @@ class KernelClock {
 };
 
 // Communicators a method owns; stats are the op-by-op sum over all of them.
+// Byte convention (the backends'): a rank's bytes_sent/received count payload to
+// and from *other* ranks only; all_to_all and all_gather move (P-1) blocks each
+// way, reduce_scatter_sum (P-1) fp32 blocks, a p2p op its size (0 to itself).
+// A 2-D method's traffic is the head-group sum plus the ring-group sum; every
+// expected_volume() below is written in that convention, per rank, and sent
+// equals received for every method because all schedules are symmetric.
 class CommGroup {
  public:
   Communicator& add(std::unique_ptr<Communicator> c) {

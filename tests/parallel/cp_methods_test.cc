@@ -385,20 +385,19 @@ TEST_F(CpMethods, HybridDegreesAndPlacements) {
   }
 }
 
-// bf16 storage: partial outputs round at every ring step, so a looser tolerance.
-TEST_F(CpMethods, Bf16MatchesReference) {
+// bf16 / fp16 storage: partial outputs round at every ring step, so a looser
+// tolerance.
+TEST_F(CpMethods, HalfPrecisionMatchesReference) {
   const int P = world().size();
   for (const auto& method : kMethods)
-    for (const std::string kind : {"causal", "document", "sliding_window"}) {
-      Case c{.method = method,
-             .config = canonical(method, P),
-             .mask_kind = kind,
-             .dtype = DType::kBF16};
-      c.config.sharding = "zigzag";
-      if (P == 3) c.heads_q = 6, c.heads_kv = 3;
-      std::string why = run_case(c);
-      EXPECT_TRUE(why.empty()) << c.name() << ": " << why;
-    }
+    for (const std::string kind : {"causal", "document", "sliding_window"})
+      for (DType dt : {DType::kBF16, DType::kF16}) {
+        Case c{.method = method, .config = canonical(method, P), .mask_kind = kind, .dtype = dt};
+        c.config.sharding = "zigzag";
+        if (P == 3) c.heads_q = 6, c.heads_kv = 3;
+        std::string why = run_case(c);
+        EXPECT_TRUE(why.empty()) << c.name() << ": " << why;
+      }
 }
 
 // Cases a method cannot run are refused with the reason, the same on every rank.
