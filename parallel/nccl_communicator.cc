@@ -44,7 +44,9 @@ class DeviceScope {
   int previous_ = 0;
 };
 
-// Plain device scratch for staging host buffers; freed when the op is done.
+// Per-request device staging for host p2p buffers: requests may be in flight
+// together, so they cannot share the communicator's scratch. Its cudaFree
+// synchronises the device: host buffers are the compatibility path, not the fast one.
 class Scratch {
  public:
   explicit Scratch(std::size_t bytes) {
@@ -138,27 +140,37 @@ class NcclRequest final : public CommRequest {
 
 NcclCommunicator::NcclCommunicator(Communicator& bootstrap, int device)
     : rank_(bootstrap.rank()), size_(bootstrap.size()), timeout_s_(timeout_from_env()) {
-  const int devices = cuda_device_count();
-  CPB_REQUIRE(devices > 0, "{} the nccl communicator needs a CUDA device; none is visible",
-              process_tag());
-  // Local rank: how many lower ranks run on the same host (hostnames by all_gather).
-  constexpr std::size_t kHost = 256;
-  std::vector<char> me(kHost, '\0'), hosts(kHost * static_cast<std::size_t>(size_));
-  gethostname(me.data(), kHost - 1);
-  bootstrap.all_gather(me.data(), hosts.data(), kHost, Device::kCpu);
-  int local_rank = 0, local_size = 0;
+  // Every rank learns every rank's host and GPU count first, so the checks below
+  // fail on all ranks alike instead of leaving the others in ncclCommInitRank.
+  struct Peer {
+    char host[256];
+    int32_t devices;
+  };
+  Peer me{};
+  gethostname(me.host, sizeof(me.host) - 1);
+  me.devices = cuda_device_count();
+  std::vector<Peer> peers(static_cast<std::size_t>(size_));
+  bootstrap.all_gather(&me, peers.data(), sizeof(Peer), Device::kCpu);
+  int local_rank = 0;
   for (int r = 0; r < size_; ++r) {
-    if (std::strncmp(hosts.data() + r * kHost, me.data(), kHost) != 0) continue;
-    if (r < rank_) ++local_rank;
-    ++local_size;
+    const Peer& p = peers[static_cast<std::size_t>(r)];
+    CPB_REQUIRE(p.devices > 0, "nccl communicator: rank {} on {} sees no CUDA device", r, p.host);
+    int on_host = 0, below = 0;
+    for (int o = 0; o < size_; ++o) {
+      if (std::strncmp(peers[static_cast<std::size_t>(o)].host, p.host, sizeof(p.host)) != 0)
+        continue;
+      ++on_host;
+      if (o < r) ++below;
+    }
+    CPB_REQUIRE(device >= 0 || on_host <= p.devices,
+                "nccl needs one GPU per rank, but {} ranks on {} share {} GPU(s); use the mpi "
+                "communicator (it stages device buffers) to run several ranks per GPU",
+                on_host, p.host, p.devices);
+    if (r == rank_) local_rank = below;
   }
-  CPB_REQUIRE(device >= 0 || local_size <= devices,
-              "{} nccl needs one GPU per rank, but {} ranks on this host share {} GPU(s); use "
-              "the mpi communicator (it stages device buffers) to run several ranks per GPU",
-              process_tag(), local_size, devices);
   device_ = device >= 0 ? device : local_rank;
-  CPB_REQUIRE(device_ < devices, "{} CUDA device {} requested; {} visible", process_tag(), device_,
-              devices);
+  CPB_REQUIRE(device_ < me.devices, "{} CUDA device {} requested; {} visible", process_tag(),
+              device_, me.devices);
 
   ncclUniqueId id{};
   if (rank_ == 0) CPB_NCCL_CHECK(ncclGetUniqueId(&id));
@@ -203,8 +215,23 @@ NcclCommunicator::~NcclCommunicator() {
   }
   // Finalize flushes queued work; destroy then frees without blocking on peers.
   (void)cudaStreamSynchronize(stream_->get());
+  if (scratch_) (void)cudaFree(scratch_);
   (void)ncclCommFinalize(comm_);
   (void)ncclCommDestroy(comm_);
+}
+
+void* NcclCommunicator::scratch(std::size_t bytes) {
+  if (bytes > scratch_bytes_) {
+    if (scratch_) {
+      stream_->synchronize();  // the previous op's staging may still be read
+      CPB_CUDA_CHECK(cudaFree(scratch_));
+      scratch_ = nullptr;
+    }
+    const std::size_t grown = std::max(bytes, 2 * scratch_bytes_);
+    CPB_CUDA_CHECK(cudaMalloc(&scratch_, grown));
+    scratch_bytes_ = grown;
+  }
+  return scratch_;
 }
 
 void NcclCommunicator::order_after_compute() {
@@ -287,15 +314,15 @@ void NcclCommunicator::all_to_all(const void* send, void* recv, std::size_t byte
     const bool host = dev == Device::kCpu;
     // Staging for host buffers; a private copy of `send` when it aliases `recv`,
     // because grouped p2p gives no order between a block's send and its overwrite.
-    Scratch in_scratch(host || send == recv ? total : 0);
-    Scratch out_scratch(host ? total : 0);
+    const bool copy_in = host || send == recv;
+    char* space = copy_in ? static_cast<char*>(scratch((host ? 2 : 1) * total)) : nullptr;
     const char* in = static_cast<const char*>(send);
     char* out = static_cast<char*>(recv);
-    if (in_scratch.get()) {
-      CPB_CUDA_CHECK(cudaMemcpyAsync(in_scratch.get(), send, total, cudaMemcpyDefault, s));
-      in = static_cast<const char*>(in_scratch.get());
+    if (copy_in) {
+      CPB_CUDA_CHECK(cudaMemcpyAsync(space, send, total, cudaMemcpyDefault, s));
+      in = space;
     }
-    if (host) out = static_cast<char*>(out_scratch.get());
+    if (host) out = space + total;
     CPB_NCCL_CHECK(ncclGroupStart());
     for (int r = 0; r < size_; ++r) {
       const std::size_t off = bytes_per_rank * static_cast<std::size_t>(r);
@@ -321,15 +348,15 @@ void NcclCommunicator::all_gather(const void* send, void* recv, std::size_t byte
     cudaStream_t s = stream_->get();
     order_after_compute();
     const bool host = dev == Device::kCpu;
-    Scratch staging(host ? total : 0);
     const void* in = send;
     void* out = recv;
     if (host) {
       // Stage into our own block of the output: NCCL's in-place form.
-      char* own = static_cast<char*>(staging.get()) + bytes_per_rank * rank_;
+      char* space = static_cast<char*>(scratch(total));
+      char* own = space + bytes_per_rank * rank_;
       CPB_CUDA_CHECK(cudaMemcpyAsync(own, send, bytes_per_rank, cudaMemcpyHostToDevice, s));
       in = own;
-      out = staging.get();
+      out = space;
     }
     CPB_NCCL_CHECK(ncclAllGather(in, out, bytes_per_rank, ncclInt8, comm_, s));
     if (host) CPB_CUDA_CHECK(cudaMemcpyAsync(recv, out, total, cudaMemcpyDeviceToHost, s));
@@ -350,14 +377,14 @@ void NcclCommunicator::reduce_scatter_sum(const float* send, float* recv,
     cudaStream_t s = stream_->get();
     order_after_compute();
     const bool host = dev == Device::kCpu;
-    Scratch staging(host ? total * sizeof(float) : 0);
     const float* in = send;
     float* out = recv;
     if (host) {
+      float* space = static_cast<float*>(scratch(total * sizeof(float)));
       CPB_CUDA_CHECK(
-          cudaMemcpyAsync(staging.get(), send, total * sizeof(float), cudaMemcpyHostToDevice, s));
-      in = static_cast<const float*>(staging.get());
-      out = static_cast<float*>(staging.get()) + count_per_rank * rank_;  // in place
+          cudaMemcpyAsync(space, send, total * sizeof(float), cudaMemcpyHostToDevice, s));
+      in = space;
+      out = space + count_per_rank * rank_;  // in place
     }
     CPB_NCCL_CHECK(ncclReduceScatter(in, out, count_per_rank, ncclFloat32, ncclSum, comm_, s));
     if (host)
@@ -378,14 +405,11 @@ void NcclCommunicator::all_reduce(double* data, std::size_t n, ReduceOp op) {
     // keep alive); these are metrics-sized, so the two small copies do not matter.
     DeviceScope scope(device_);
     cudaStream_t s = stream_->get();
-    Scratch staging(n * sizeof(double));
     if (n) {
-      CPB_CUDA_CHECK(
-          cudaMemcpyAsync(staging.get(), data, n * sizeof(double), cudaMemcpyHostToDevice, s));
-      CPB_NCCL_CHECK(
-          ncclAllReduce(staging.get(), staging.get(), n, ncclFloat64, to_nccl(op), comm_, s));
-      CPB_CUDA_CHECK(
-          cudaMemcpyAsync(data, staging.get(), n * sizeof(double), cudaMemcpyDeviceToHost, s));
+      void* space = scratch(n * sizeof(double));
+      CPB_CUDA_CHECK(cudaMemcpyAsync(space, data, n * sizeof(double), cudaMemcpyHostToDevice, s));
+      CPB_NCCL_CHECK(ncclAllReduce(space, space, n, ncclFloat64, to_nccl(op), comm_, s));
+      CPB_CUDA_CHECK(cudaMemcpyAsync(data, space, n * sizeof(double), cudaMemcpyDeviceToHost, s));
     }
     CudaEvent done(false);
     done.record(s);
@@ -403,9 +427,9 @@ void NcclCommunicator::barrier() {
     DeviceScope scope(device_);
     cudaStream_t s = stream_->get();
     order_after_compute();
-    Scratch one(sizeof(float));
-    CPB_CUDA_CHECK(cudaMemsetAsync(one.get(), 0, sizeof(float), s));
-    CPB_NCCL_CHECK(ncclAllReduce(one.get(), one.get(), 1, ncclFloat32, ncclSum, comm_, s));
+    void* one = scratch(sizeof(float));
+    CPB_CUDA_CHECK(cudaMemsetAsync(one, 0, sizeof(float), s));
+    CPB_NCCL_CHECK(ncclAllReduce(one, one, 1, ncclFloat32, ncclSum, comm_, s));
     CudaEvent done(false);
     done.record(s);
     wait_event(done, CommOp::kBarrier);

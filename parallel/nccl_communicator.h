@@ -68,6 +68,9 @@ class NcclCommunicator final : public Communicator {
   void order_after_compute();
   // Host blocks until `event` completes, polling NCCL's async error and the timeout.
   void wait_event(const CudaEvent& event, CommOp op);
+  // Device scratch reused by the (synchronous) collectives, grown on demand: a
+  // cudaFree per call would synchronise the whole device and kill overlap.
+  void* scratch(std::size_t bytes);
   friend class NcclRequest;
 
   ncclComm_t comm_ = nullptr;
@@ -80,6 +83,8 @@ class NcclCommunicator final : public Communicator {
   std::optional<CudaStream> stream_;
   std::optional<CudaEvent> ready_;  // recorded on the compute stream before each op
   cudaStream_t compute_stream_ = nullptr;
+  void* scratch_ = nullptr;
+  std::size_t scratch_bytes_ = 0;
 };
 
 }  // namespace cpb
