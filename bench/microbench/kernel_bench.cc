@@ -13,6 +13,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -288,7 +289,13 @@ void print_summary(const std::map<std::string, RecordingReporter::Result>& res, 
   const auto* peak = find("fma_peak");
   std::fprintf(stderr, "\n# cpbench_kernel_bench summary (%d threads, OpenBLAS core %s)\n",
                omp_get_max_threads(), openblas_get_corename());
-  std::fprintf(stderr, "# x sgemm: rate ratio on wall time [and on process CPU time]\n");
+  double load[3] = {0, 0, 0};
+  getloadavg(load, 3);
+  std::fprintf(stderr,
+               "# best repetition of each case; load average at the end %.2f %.2f %.2f "
+               "(a loaded machine slows wall time; process CPU time is less affected)\n",
+               load[0], load[1], load[2]);
+  std::fprintf(stderr, "# x peer: rate ratio on wall time [and on process CPU time]\n");
   if (peak) std::fprintf(stderr, "fma_peak: %.4f TFLOP/s\n", peak->tflops);
   for (const auto* peer : {gemm, square})
     if (peer)
