@@ -11,6 +11,9 @@
 // dim padded to the SIMD width) so the GEMM micro-kernels see contiguous rows;
 // that is also where bf16/fp16 storage is converted. Requirements: host
 // tensors, heads_q % heads_kv == 0; any dtype, strides and head_dim.
+// When it wins: the host kernel for CPU runs and CI; cost scales with the
+// non-empty tiles, so sparse masks pay for their area (plus the diagonal).
+// Measured speed: docs/perf/cpu.md.
 #include <algorithm>
 #include <cmath>
 #include <limits>
