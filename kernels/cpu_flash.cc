@@ -3,10 +3,11 @@
 // FULL tiles run with no mask test, PARTIAL tiles set hidden scores to -inf row
 // by row from the slices touching them. Scores live in base 2 (Q is pre-scaled
 // by scale * log2 e) so every exponential is one exp2.
-// Parallelism (OpenMP): forward over (q head, q tile); backward in two
-// atomics-free passes, dK/dV over (kv head, k tile) with the column view, then
-// dQ over (q head, q tile) with the row view, recomputing P (FA2 trade: ~40%
-// more FLOPs, no reduction buffers, deterministic).
+// Parallelism (OpenMP): forward over (q head, q tile). Backward, atomics-free
+// and deterministic: when kv heads divide among the threads, one pass per kv
+// head (it owns its query heads' dQ); otherwise two passes, dK/dV over (kv head,
+// k tile) with the column view, then dQ over (q head, q tile) with the row view,
+// recomputing P (the FA2 trade: 7 GEMMs per tile pair instead of 5).
 // Inputs are packed once per call into fp32 scratch (K transposed per tile, head
 // dim padded to the SIMD width) so the GEMM micro-kernels see contiguous rows;
 // that is also where bf16/fp16 storage is converted. Requirements: host
@@ -20,6 +21,8 @@
 #include <mutex>
 #include <numeric>
 #include <vector>
+
+#include <omp.h>
 
 #include "kernels/cpu_simd.h"
 #include "kernels/kernel.h"
@@ -332,38 +335,66 @@ class CpuFlashKernel : public Kernel {
         for (int64_t i = 0; i < x.d; ++i) dst[i] = mul * src[i];
     };
 
+    // dV = P^T dO and dK = scale * dS^T Q for k tile kj of kv head hk; with
+    // dq_acc, also dQ += dS K into [hq][sq_rows][dp] (the caller owns those rows).
+    auto dkdv_tile = [&](int64_t hk, int64_t kj, float* s, float* dpm, float* dk, float* dv,
+                         float* dq_acc) {
+      const int64_t k0 = kj * kBk, kn = std::min(kBk, x.sk - k0);
+      std::fill(dk, dk + kBk * dp, 0.f);
+      std::fill(dv, dv + kBk * dp, 0.f);
+      for (int64_t t = bm.col_ptr[kj]; t < bm.col_ptr[kj + 1]; ++t) {
+        const TileRef& tile = bm.cols[static_cast<size_t>(t)];
+        const int64_t qi = tile.index, q0 = qi * kBq;
+        for (int64_t h = hk * x.group; h < (hk + 1) * x.group; ++h) {
+          const int64_t qn = tile_ds(tile, h, qi, kj, s, dpm);
+          simd::gemm<true>(kn, dp, qn, s, 1, kBk, dos.get() + (h * sq_rows + q0) * dp, dp, dv, dp);
+          simd::gemm<true>(kn, dp, qn, dpm, 1, kBk, qs.get() + (h * sq_rows + q0) * dp, dp, dk, dp);
+          if (dq_acc)
+            simd::gemm<true>(qn, dp, kBk, dpm, kBk, 1, kr.get() + (hk * sk_rows + k0) * dp, dp,
+                             dq_acc + (h * sq_rows + q0) * dp, dp);
+        }
+      }
+      // Q carried scale * log2(e); ln 2 takes the log2(e) back out.
+      for (int64_t c = 0; c < kn; ++c) {
+        write_grad(a.dk, k0 + c, hk, dk + c * dp, kLn2);
+        write_grad(a.dv, k0 + c, hk, dv + c * dp, 1.f);
+      }
+    };
+
+    if (x.hkv % omp_get_max_threads() == 0) {
+      // Enough kv heads for every thread (and the same mask on each, so equal
+      // work): one pass per kv head, which owns its query heads' dQ rows, so dQ
+      // needs no recomputation (5 GEMMs per tile pair instead of 7).
+      FloatBuffer& dq_acc = sc.buffers[7];
+      dq_acc.reserve(x.hq * sq_rows * dp);
+#pragma omp parallel
+      {
+        FloatBuffer s(kBq * kBk), dpm(kBq * kBk), dk(kBk * dp), dv(kBk * dp);
+#pragma omp for schedule(dynamic)
+        for (int64_t hk = 0; hk < x.hkv; ++hk) {
+          float* dq_rows = dq_acc.get() + hk * x.group * sq_rows * dp;
+          std::fill(dq_rows, dq_rows + x.group * sq_rows * dp, 0.f);
+          for (int64_t kj = 0; kj < x.nkt; ++kj)
+            dkdv_tile(hk, kj, s.get(), dpm.get(), dk.get(), dv.get(), dq_acc.get());
+          for (int64_t h = hk * x.group; h < (hk + 1) * x.group; ++h)
+            for (int64_t r = 0; r < x.sq; ++r)
+              write_grad(a.dq, r, h, dq_acc.get() + (h * sq_rows + r) * dp, a.scale);
+        }
+      }
+      return;
+    }
+
     const std::vector<int64_t> kv_items = heaviest_first(bm.col_ptr, x.hkv);
     const std::vector<int64_t> q_items = heaviest_first(bm.row_ptr, x.hq);
 #pragma omp parallel
     {
       FloatBuffer s(kBq * kBk), dpm(kBq * kBk), acc_a(std::max(kBq, kBk) * dp), acc_b(kBk * dp);
-      // Pass 1: dV = P^T dO, dK = scale * dS^T Q, per (kv head, k tile).
+      // Pass 1: dK, dV per (kv head, k tile).
 #pragma omp for schedule(dynamic) nowait
-      for (size_t it = 0; it < kv_items.size(); ++it) {
-        const int64_t hk = kv_items[it] / x.nkt, kj = kv_items[it] % x.nkt;
-        const int64_t k0 = kj * kBk, kn = std::min(kBk, x.sk - k0);
-        float* dk = acc_a.get();
-        float* dv = acc_b.get();
-        std::fill(dk, dk + kBk * dp, 0.f);
-        std::fill(dv, dv + kBk * dp, 0.f);
-        for (int64_t t = bm.col_ptr[kj]; t < bm.col_ptr[kj + 1]; ++t) {
-          const TileRef& tile = bm.cols[static_cast<size_t>(t)];
-          const int64_t qi = tile.index, q0 = qi * kBq;
-          for (int64_t h = hk * x.group; h < (hk + 1) * x.group; ++h) {
-            const int64_t qn = tile_ds(tile, h, qi, kj, s.get(), dpm.get());
-            simd::gemm<true>(kn, dp, qn, s.get(), 1, kBk, dos.get() + (h * sq_rows + q0) * dp, dp,
-                             dv, dp);
-            simd::gemm<true>(kn, dp, qn, dpm.get(), 1, kBk, qs.get() + (h * sq_rows + q0) * dp, dp,
-                             dk, dp);
-          }
-        }
-        // Q carried scale * log2(e); ln 2 takes the log2(e) back out.
-        for (int64_t c = 0; c < kn; ++c) {
-          write_grad(a.dk, k0 + c, hk, dk + c * dp, kLn2);
-          write_grad(a.dv, k0 + c, hk, dv + c * dp, 1.f);
-        }
-      }
-      // Pass 2: dQ = scale * dS K, per (q head, q tile).
+      for (size_t it = 0; it < kv_items.size(); ++it)
+        dkdv_tile(kv_items[it] / x.nkt, kv_items[it] % x.nkt, s.get(), dpm.get(), acc_a.get(),
+                  acc_b.get(), nullptr);
+        // Pass 2: dQ = scale * dS K, per (q head, q tile), recomputing dS.
 #pragma omp for schedule(dynamic)
       for (size_t it = 0; it < q_items.size(); ++it) {
         const int64_t h = q_items[it] / x.nqt, qi = q_items[it] % x.nqt, hk = h / x.group;
@@ -386,7 +417,7 @@ class CpuFlashKernel : public Kernel {
   // again on every call. A call that finds them in use (the same object called
   // from two threads at once) packs into its own.
   struct Scratch {
-    FloatBuffer buffers[7];
+    FloatBuffer buffers[8];
   };
   std::mutex mutex_;
   Scratch scratch_;
