@@ -188,9 +188,17 @@ bench_pass() {
     --out "$work/cpbench_gpu_$pass.json" &&
     cp "$work/cpbench_gpu_$pass.json" "$out/"
 }
+# The kernel's own driver (tests/kernels_cuda): the same shapes timed without the
+# harness, so the figures exist even where cpbench's device path is incomplete.
+kernel_bench() {
+  local bin=$build/tests/kernels_cuda/cuda_flash_device
+  [ -x "$bin" ] || { echo "no $bin in this build"; return 1; }
+  "$bin" bench --seqs "$seqs" --reps "$iters" | tee "$out/cuda_flash_device_bench.txt"
+}
 if has_step bench; then
   step bench_fwd bench_pass fwd
   step bench_bwd bench_pass bwd
+  step kernel_bench kernel_bench
 fi
 
 # ---------------------------------------------------------------- PyTorch anchors
