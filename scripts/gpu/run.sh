@@ -23,7 +23,8 @@ work=$build/gpu-run  # journals and intermediates; only finished files go to $ou
 steps=${CPB_GPU_STEPS:-deps,configure,build,test,bench,torch}
 mkdir -p "$out" "$work"
 log=$out/run.log
-exec > >(tee -a "$log") 2>&1
+exec 3>&1 4>&2 > >(tee -a "$log") 2>&1
+tee_pid=$!
 
 quick=${CPB_GPU_QUICK:-0}
 if [ "$quick" = 1 ]; then
@@ -236,4 +237,7 @@ has_step torch && step torch_anchors torch_anchors
 } >"$out/summary.md"
 echo
 cat "$out/summary.md"
+# Let tee drain before exiting: the summary is the last thing a caller reads.
+exec 1>&3 2>&4 3>&- 4>&-
+wait "$tee_pid" 2>/dev/null || true
 exit $failed
