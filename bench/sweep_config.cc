@@ -8,6 +8,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -22,7 +23,7 @@ namespace {
 using nlohmann::json;
 
 const std::vector<std::string> kDtypes = {"fp32", "bf16", "fp16"};
-const std::vector<std::string> kPasses = {"fwd", "bwd", "fwd_bwd"};
+const std::vector<std::string> kPasses = {"fwd", "bwd", "fwd+bwd"};
 const std::vector<std::string> kPlacements = {"contiguous", "strided"};
 // Methods whose degrees come from the `degrees` axis; the others fix them from world.
 const std::set<std::string> kTwoDimMethods = {"usp", "loongtrain"};
@@ -44,7 +45,7 @@ const std::vector<std::pair<std::string, std::string>> kKeys = {
     {"kv_heads", "list of key/value head counts (default: equal to heads)"},
     {"head_dim", "list of head dims (default [128])"},
     {"dtype", "list of fp32|bf16|fp16 (default [\"fp32\"])"},
-    {"pass", "list of fwd|bwd|fwd_bwd (default [\"fwd\"])"},
+    {"pass", "list of fwd|bwd|fwd+bwd (default [\"fwd\"])"},
     {"world", "list of world sizes, the first W ranks of the launch (default [1])"},
     {"warmup", "integer >= 0: untimed iterations per case (default 2)"},
     {"iterations", "integer >= 1: timed iterations per repetition (default 10)"},
@@ -550,16 +551,6 @@ SweepConfig parse_sweep_config(const json& j, const std::string& source, const S
     if (!used.count(axis + "=" + v.dump()))
       p.fail(axis, fmt::format("value {} yields no case ({}){}", v.dump(), dropped_text(), hint));
   };
-  for (int w : worlds)
-    check_used("world", w, "; method none needs world 1, every other method any world >= 1");
-  for (const auto& m : methods) check_used("method", m, "");
-  for (int64_t hq : heads) check_used("heads", hq, "; kv_heads must divide heads");
-  if (!kv_default)
-    for (int64_t h : kv_heads) check_used("kv_heads", h, "; kv_heads must divide heads");
-  if (std::any_of(methods.begin(), methods.end(), [](const std::string& m) { return m != "none"; }))
-    for (const auto& s : shardings) check_used("sharding", s, "");
-  else if (j.contains("sharding"))
-    p.fail("sharding", "given, but method \"none\" (the only method) ignores sharding");
   for (size_t i = 0; i < degrees.size(); ++i)
     if (!degree_used[i]) {
       const Degrees& d = degrees[i];
@@ -572,6 +563,16 @@ SweepConfig parse_sweep_config(const json& j, const std::string& source, const S
               d.ulysses, d.ring, d.inner_ring, fmt::join(worlds, ", ")));
     }
 
+  if (!kv_default)
+    for (int64_t h : kv_heads) check_used("kv_heads", h, "; kv_heads must divide heads");
+  for (int64_t hq : heads) check_used("heads", hq, "; kv_heads must divide heads");
+  for (const auto& m : methods) check_used("method", m, "");
+  if (std::any_of(methods.begin(), methods.end(), [](const std::string& m) { return m != "none"; }))
+    for (const auto& s : shardings) check_used("sharding", s, "");
+  else if (j.contains("sharding"))
+    p.fail("sharding", "given, but method \"none\" (the only method) ignores sharding");
+  for (int w : worlds)
+    check_used("world", w, "; method none needs world 1, every other method any world >= 1");
   auto excludes = parse_rules(p, "exclude");
   auto onlys = parse_rules(p, "only");
   std::vector<bool> exclude_hit(excludes.size(), false), only_hit(onlys.size(), false);
@@ -615,6 +616,121 @@ SweepConfig load_sweep_config(const std::string& path, const SweepNames& names) 
     CPB_INPUT_ERROR("{}: not valid JSON: {}", path, e.what());
   }
   return parse_sweep_config(j, path, names);
+}
+
+}  // namespace cpb
+
+namespace cpb {
+namespace {
+
+// Pooled samples of repetitions and whether they are per-iteration times.
+std::vector<double> pooled_samples(const std::vector<nlohmann::json>& reps, bool* per_iteration) {
+  *per_iteration = true;
+  for (const auto& r : reps) {
+    const auto& st = r.at("metrics").at("step_seconds");
+    if (!st.contains("samples") || !st["samples"].is_array()) *per_iteration = false;
+  }
+  std::vector<double> out;
+  for (const auto& r : reps) {
+    const auto& st = r.at("metrics").at("step_seconds");
+    if (*per_iteration)
+      for (const auto& v : st["samples"]) out.push_back(v.get<double>());
+    else
+      out.push_back(st.at("median").get<double>());
+  }
+  return out;
+}
+
+double sample_cv(const std::vector<double>& v) {
+  if (v.empty()) return 0;
+  double mean = 0;
+  for (double x : v) mean += x / double(v.size());
+  double var = 0;
+  for (double x : v) var += (x - mean) * (x - mean) / double(v.size());
+  return mean > 0 ? std::sqrt(var) / mean : 0;
+}
+
+}  // namespace
+
+nlohmann::json pool_repetitions(const std::vector<nlohmann::json>& reps, bool keep_samples) {
+  CPB_CHECK(!reps.empty(), "no repetition to pool");
+  bool per_iteration = false;
+  std::vector<double> samples = pooled_samples(reps, &per_iteration);
+  if (reps.size() == 1 && !keep_samples) return reps[0];
+  nlohmann::json out = reps[0];
+  nlohmann::json& m = out["metrics"];
+  nlohmann::json stats;
+  int64_t iterations = 0;
+  double mean_sum = 0, mn = INFINITY, mx = 0;
+  nlohmann::json per_rep = nlohmann::json::array();
+  double wall = 0;
+  for (const auto& r : reps) {
+    nlohmann::json st = r.at("metrics").at("step_seconds");
+    int64_t it = st.at("iterations").get<int64_t>();
+    iterations += it;
+    mean_sum += st.at("mean").get<double>() * double(it);
+    mn = std::min(mn, st.at("min").get<double>());
+    mx = std::max(mx, st.at("max").get<double>());
+    st.erase("samples");
+    per_rep.push_back(st);
+    wall += r.value("wall_seconds", 0.0);
+  }
+  std::vector<double> sorted = samples;
+  std::sort(sorted.begin(), sorted.end());
+  auto pct = [&](double p) {
+    double pos = p * double(sorted.size() - 1);
+    size_t lo = static_cast<size_t>(std::floor(pos));
+    size_t hi = std::min(lo + 1, sorted.size() - 1);
+    return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - double(lo));
+  };
+  stats["iterations"] = iterations;
+  stats["median"] = pct(0.5);
+  stats["p10"] = pct(0.1);
+  stats["p90"] = pct(0.9);
+  stats["mean"] = mean_sum / double(iterations);
+  stats["min"] = std::min(mn, sorted.front());
+  stats["max"] = std::max(mx, sorted.back());
+  stats["cv"] = sample_cv(samples);
+  if (keep_samples || reps.size() > 1) {
+    stats["samples"] = samples;
+    stats["samples_kind"] = per_iteration ? "iteration" : "repetition_median";
+  }
+  m["step_seconds"] = stats;
+  m["repetitions"] = per_rep;
+  double med = stats["median"].get<double>();
+  int world = static_cast<int>(m.value("ranks", nlohmann::json::array()).size());
+  double flops = m.value("flops", 0.0);
+  m["tflops_total"] = med > 0 ? flops / med / 1e12 : 0.0;
+  m["tflops_per_rank"] = med > 0 && world > 0 ? flops / med / 1e12 / world : 0.0;
+  if (m.contains("harness_overhead_seconds") && med > 0)
+    m["harness_overhead_fraction"] = m["harness_overhead_seconds"].get<double>() / med;
+  out["wall_seconds"] = wall;
+  out["params"]["repeat"] = reps.size();
+  return out;
+}
+
+PoolProgress pool_progress(const std::vector<nlohmann::json>& reps) {
+  PoolProgress p;
+  p.repetitions = static_cast<int>(reps.size());
+  for (const auto& r : reps) {
+    const auto& st = r.at("metrics").at("step_seconds");
+    p.timed_seconds += st.at("mean").get<double>() * st.at("iterations").get<double>();
+  }
+  bool per_iteration = false;
+  auto samples = pooled_samples(reps, &per_iteration);
+  // One repetition without per-iteration samples: its own CV is the best we have.
+  p.cv = samples.size() == 1 && !reps.empty()
+             ? reps[0].at("metrics").at("step_seconds").at("cv").get<double>()
+             : sample_cv(samples);
+  return p;
+}
+
+bool sweep_should_stop(const SweepRunOptions& run, const PoolProgress& p) {
+  if (p.repetitions < run.repeat) return false;
+  if (p.repetitions >= run.max_repeat) return true;
+  bool time_ok = run.min_time_s <= 0 || p.timed_seconds >= run.min_time_s;
+  bool noise_ok = run.max_cv <= 0 || p.cv <= run.max_cv;
+  return time_ok && noise_ok;
 }
 
 }  // namespace cpb

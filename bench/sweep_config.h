@@ -33,7 +33,7 @@ struct SweepCase {
   int64_t kv_heads = 0;  // key/value heads Hkv (Hq % Hkv == 0)
   int64_t head_dim = 0;
   std::string dtype;  // fp32 | bf16 | fp16
-  std::string pass;   // fwd | bwd | fwd_bwd
+  std::string pass;   // fwd | bwd | fwd+bwd
 
   // Canonical parameters (sorted keys); equal cases give equal JSON.
   nlohmann::json to_json() const;
@@ -84,5 +84,27 @@ SweepConfig load_sweep_config(const std::string& path, const SweepNames& names =
 // The top-level keys a sweep config may hold, with a one-line description each, for
 // error messages and `cpbench sweep --help-config`.
 const std::vector<std::pair<std::string, std::string>>& sweep_config_keys();
+
+}  // namespace cpb
+
+namespace cpb {
+
+// Pools the repetitions of one case (result JSON as the runner wrote it, all status
+// ok) into one result: step_seconds summarises the pooled samples, metrics.repetitions
+// keeps each repetition's summary, and throughput is recomputed from the pooled
+// median. Samples are per-iteration step times when the runner recorded them
+// (step_seconds.samples), else one median per repetition; samples_kind says which.
+// Other metrics are the first repetition's.
+nlohmann::json pool_repetitions(const std::vector<nlohmann::json>& reps, bool keep_samples);
+
+// Timed seconds and CV of the pooled samples so far, for the stopping rule.
+struct PoolProgress {
+  int repetitions = 0;
+  double timed_seconds = 0;  // sum of iterations x mean step over repetitions
+  double cv = 0;             // of the pooled samples
+};
+PoolProgress pool_progress(const std::vector<nlohmann::json>& reps);
+// True when no more repetitions are needed (see SweepRunOptions).
+bool sweep_should_stop(const SweepRunOptions& run, const PoolProgress& p);
 
 }  // namespace cpb

@@ -231,6 +231,8 @@ Comparison compare_reports(const ReportSet& base, const ReportSet& now,
   Comparison out;
   out.base_name = base_name;
   out.new_name = new_name;
+  out.threshold = options.threshold;
+  out.all_rows = options.all_rows;
   std::map<std::string, const json*> new_cases;
   for (const json& c : now.cases) new_cases[case_key(c)] = &c;
   std::set<std::string> matched;
@@ -353,6 +355,12 @@ std::vector<Row> table_rows(const Comparison& c) {
       rows.push_back({{cc.label, "status", cc.base_status, cc.new_status, "", n,
                        cc.regressed ? "REGRESSED" : "changed"}});
     for (const auto& m : cc.metrics) {
+      // Compact by default: the step row, judged rows that moved, and shown-only
+      // metrics that moved by more than the threshold.
+      bool moved = std::abs(m.change) > c.threshold;
+      if (!c.all_rows && m.metric != "step" && m.verdict != Verdict::kRegressed &&
+          m.verdict != Verdict::kImproved && !moved)
+        continue;
       std::string test = m.test;
       if (m.p_value >= 0) test += fmt::format(" p={:.2g}", m.p_value);
       rows.push_back({{cc.label, m.metric, fmt_value(m.metric, m.base), fmt_value(m.metric, m.now),

@@ -24,6 +24,7 @@ struct CompareOptions {
   std::map<std::string, double> metric_thresholds;
   double alpha = 0.01;           // one-sided significance level
   bool fail_on_missing = false;  // a base case absent from the new report fails
+  bool all_rows = false;         // tables: every metric, not only step and what changed
 };
 
 // "5%", "0.05" -> 0.05; InputError naming `what` otherwise.
@@ -66,6 +67,8 @@ struct Comparison {
   std::vector<std::string> added;     // labels of new cases absent from base
   int regressions = 0;                // cases with at least one regression
   bool failed = false;                // what the exit code says
+  double threshold = 0.05;            // options.threshold, for the tables
+  bool all_rows = false;              // options.all_rows
 };
 
 Comparison compare_reports(const ReportSet& base, const ReportSet& now,

@@ -1,0 +1,392 @@
+// `cpbench sweep config.json --out run.json`: every case of a JSON sweep config through
+// the case runner, collectively. Rank 0 prints progress on stderr, appends each
+// finished case to the journal (fsync'd) and assembles the final report from the
+// journal, so a sweep killed half-way keeps every finished case and `--resume`
+// skips them. A case runs only when its world size equals the launch size (one
+// launch per world size, merged later with `cpbench report`; see docs/sweeps.md).
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <set>
+
+#ifdef CPB_HAVE_MPI
+#include <mpi.h>
+#endif
+
+#include "bench/case_runner.h"
+#include "bench/commands.h"
+#include "bench/options.h"
+#include "bench/sweep_config.h"
+#include "common/errors.h"
+#include "kernels/kernel.h"
+#include "masks/mask_spec.h"
+#include "parallel/agree.h"
+#include "parallel/cp_method.h"
+#include "parallel/sharding.h"
+#include "parallel/watchdog.h"
+#include "parallel/world.h"
+#include "reports/atomic_write.h"
+#include "reports/provenance.h"
+#include "reports/validate.h"
+
+namespace cpb::bench {
+namespace {
+
+using nlohmann::json;
+using SteadyClock = std::chrono::steady_clock;
+
+struct SweepArgs {
+  std::string config, out, journal, resume, comm = "auto";
+  int repeat = 0;  // 0: the config's
+  bool keep_samples = false;
+  bool dry_run = false;
+};
+
+int launch_rank() {
+  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"})
+    if (const char* v = std::getenv(name); v && *v) return std::atoi(v);
+  return 0;
+}
+
+std::string mpi_version() {
+#ifdef CPB_HAVE_MPI
+  char buf[MPI_MAX_LIBRARY_VERSION_STRING] = {};
+  int len = 0;
+  MPI_Get_library_version(buf, &len);
+  std::string s(buf, static_cast<size_t>(len));
+  if (auto nl = s.find('\n'); nl != std::string::npos) s.resize(nl);
+  while (!s.empty() && (s.back() == ',' || s.back() == ' ' || s.back() == '\0')) s.pop_back();
+  return s;
+#else
+  return "none";
+#endif
+}
+
+std::vector<std::string> all_hostnames(Communicator& world) {
+  constexpr size_t kLen = 256;
+  std::vector<char> mine(kLen, '\0');
+  std::string h = reports::local_hostname();
+  std::copy_n(h.data(), std::min(h.size(), kLen - 1), mine.begin());
+  std::vector<char> all(kLen * static_cast<size_t>(world.size()));
+  world.all_gather(mine.data(), all.data(), kLen, Device::kCpu);
+  std::vector<std::string> out;
+  for (int r = 0; r < world.size(); ++r)
+    out.emplace_back(all.data() + kLen * static_cast<size_t>(r));
+  world.reset_stats();
+  return out;
+}
+
+CaseSpec to_spec(const SweepCase& c, const SweepRunOptions& r) {
+  CaseSpec s;
+  s.kernel = c.kernel;
+  s.mask = c.mask.get<MaskSpec>();
+  s.seq = c.seqlen;
+  s.heads_q = c.heads;
+  s.heads_kv = c.kv_heads;
+  s.head_dim = c.head_dim;
+  s.dtype = parse_dtype(c.dtype);
+  s.pass = parse_pass(c.pass);
+  s.warmup = r.warmup;
+  s.iters = r.iterations;
+  s.seed = r.seed;
+  s.verify = r.verify;
+  s.method = c.method;
+  s.cp.world = c.world;
+  s.cp.ulysses_degree = c.ulysses;
+  s.cp.ring_degree = c.ring;
+  s.cp.inner_ring = c.inner_ring;
+  s.cp.placement = c.placement == "strided" ? Placement::kStrided : Placement::kContiguous;
+  s.cp.sharding = c.sharding;
+  s.timeout_seconds = r.timeout_s;
+  return s;
+}
+
+std::string fmt_duration(double s) {
+  if (s < 120) return fmt::format("{:.1f}s", s);
+  if (s < 7200) return fmt::format("{:.1f}min", s / 60);
+  return fmt::format("{:.1f}h", s / 3600);
+}
+
+std::string result_line(const json& r) {
+  std::string status = r.value("status", "?");
+  if (status != "ok") return fmt::format("{}: {}", status, r.value("reason", ""));
+  const json& m = r["metrics"];
+  const json& st = m["step_seconds"];
+  std::string v;
+  if (r.contains("verification") && r["verification"].is_object()) {
+    const json& ver = r["verification"];
+    v = !ver.value("skipped_reason", "").empty() ? ", verify skipped"
+        : ver.value("passed", false)             ? ", verify PASS"
+                                                 : ", verify FAIL";
+  }
+  return fmt::format(
+      "ok: median {:.4g} ms (p10 {:.4g}, p90 {:.4g}, cv {:.1f}%, n={}), {:.3f} "
+      "TFLOP/s/rank, exposed comm {:.3g} ms{}",
+      st.value("median", 0.0) * 1e3, st.value("p10", 0.0) * 1e3, st.value("p90", 0.0) * 1e3,
+      st.value("cv", 0.0) * 100, st.value("iterations", 0), m.value("tflops_per_rank", 0.0),
+      m.value("exposed_comm_seconds", 0.0) * 1e3, v);
+}
+
+// Case records of a journal (lines with an id and a status), validated; InputError
+// naming the file and the record for anything unreadable.
+std::vector<json> journal_cases(const std::string& path, int world) {
+  std::vector<json> records;
+  try {
+    records = reports::Journal::read(path);
+  } catch (const InputError&) {
+    throw;
+  } catch (const std::exception& e) {
+    CPB_INPUT_ERROR("cannot read journal '{}': {}", path, e.what());
+  }
+  std::vector<json> out;
+  for (size_t i = 0; i < records.size(); ++i) {
+    const json& r = records[i];
+    if (!r.is_object())
+      CPB_INPUT_ERROR("journal '{}' record {}: expected a JSON object, got {}", path, i + 1,
+                      r.dump().substr(0, 80));
+    if (r.contains("journal")) {
+      if (r.value("schema_version", 0) != reports::kSchemaVersion)
+        CPB_INPUT_ERROR("journal '{}' record {}: schema_version {} (this build writes {})", path,
+                        i + 1, r.value("schema_version", json()).dump(), reports::kSchemaVersion);
+      if (r.contains("world_size") && r["world_size"] != world)
+        CPB_INPUT_ERROR("journal '{}' was written by a launch of {} ranks; this one has {}", path,
+                        r["world_size"].dump(), world);
+      continue;  // header line
+    }
+    auto problems = reports::validate_case(r, world, fmt::format("record {}", i + 1));
+    if (!problems.empty())
+      CPB_INPUT_ERROR("journal '{}' record {} is not a valid case: {}", path, i + 1,
+                      fmt::join(problems.begin(),
+                                problems.begin() + std::min<size_t>(problems.size(), 3), "; "));
+    out.push_back(r);
+  }
+  return out;
+}
+
+int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_line, int* argc,
+              char*** argv) {
+  SweepNames names{.kernels = KernelRegistry::instance().names(),
+                   .methods = CpMethodRegistry::instance().names(),
+                   .shardings = ShardingRegistry::instance().names(),
+                   .mask_kinds = {}};
+  SweepConfig cfg = load_sweep_config(args.config, names);
+  if (args.repeat > 0) {
+    cfg.run.repeat = args.repeat;
+    cfg.run.max_repeat = std::max(cfg.run.max_repeat, args.repeat);
+  }
+  if (args.keep_samples) cfg.run.keep_samples = true;
+  CPB_REQUIRE(!args.out.empty() || args.dry_run, "cpbench sweep needs --out report.json");
+  const std::string journal_path = !args.journal.empty()  ? args.journal
+                                   : !args.resume.empty() ? args.resume
+                                                          : args.out + ".jsonl";
+  const bool lead = launch_rank() == 0;
+
+  if (args.dry_run) {
+    if (lead) {
+      for (size_t i = 0; i < cfg.cases.size(); ++i)
+        fmt::print("{:>4}/{} {}\n", i + 1, cfg.cases.size(), cfg.cases[i].label());
+      for (const auto& [why, n] : cfg.dropped) fmt::print("dropped {}: {}\n", n, why);
+    }
+    return 0;
+  }
+
+  reports::Provenance prov;
+  if (lead) prov = reports::collect_local_provenance(command_line);
+  int exit_code = 0;
+  {
+    std::unique_ptr<Communicator> world = make_world_communicator(argc, argv, args.comm);
+    prov.mpi_library = mpi_version();
+    const int rank = world->rank(), P = world->size();
+    RunContext ctx{.world = world.get(), .hostnames = all_hostnames(*world)};
+
+    // Cases of this launch size; the rest belong to another launch.
+    std::vector<SweepCase> cases;
+    std::map<int, int> other_worlds;  // world size -> cases
+    auto worlds_text = [&] {
+      std::vector<std::string> parts;
+      for (const auto& [w, n] : other_worlds) parts.push_back(fmt::format("{} at world {}", n, w));
+      return fmt::format("{}", fmt::join(parts, ", "));
+    };
+    for (const auto& c : cfg.cases) {
+      if (c.world == P)
+        cases.push_back(c);
+      else
+        ++other_worlds[c.world];
+    }
+    std::string problem;
+    if (cases.empty())
+      problem = fmt::format(
+          "{}: no case has world {} (the launch size); world sizes in the "
+          "config: {}",
+          args.config, P, fmt::join(other_worlds, ", "));
+    // Rank 0 owns the files: check them, read the resume journal, tell everyone.
+    std::vector<json> done_records;
+    if (rank == 0 && problem.empty()) {
+      try {
+        reports::check_writable(args.out);
+        if (!args.resume.empty()) done_records = journal_cases(args.resume, P);
+      } catch (const InputError& e) {
+        problem = e.what();
+      }
+    }
+    if (Agreement a = agree(*world, problem.empty() ? 0 : 1, problem); a.code != 0)
+      throw InputError(a.reason);
+
+    std::vector<CaseSpec> specs;
+    for (const auto& c : cases) specs.push_back(to_spec(c, cfg.run));
+    std::map<std::string, json> done;  // id -> record, last one wins
+    for (const auto& r : done_records) done[r["id"].get<std::string>()] = r;
+    std::vector<double> skip(specs.size(), 0);
+    for (size_t i = 0; i < specs.size(); ++i) skip[i] = done.count(specs[i].id()) ? 1 : 0;
+    world->all_reduce(skip.data(), skip.size(), ReduceOp::kMax);
+    world->reset_stats();
+
+    reports::Journal journal;
+    if (rank == 0) {
+      bool append = !args.resume.empty() && args.resume == journal_path;
+      journal = reports::Journal(journal_path, /*truncate=*/!append);
+      journal.append({{"journal", "cpbench"},
+                      {"schema_version", reports::kSchemaVersion},
+                      {"start_time_utc", prov.start_time_utc},
+                      {"command_line", command_line},
+                      {"world_size", P},
+                      {"sweep", cfg.name}});
+      // Carry resumed cases into a new journal so it alone rebuilds the report.
+      if (!append)
+        for (const auto& [id, r] : done) journal.append(r);
+      int n_skip = static_cast<int>(std::count(skip.begin(), skip.end(), 1.0));
+      fmt::print(stderr, "cpbench sweep '{}': {} case(s) on {} rank(s) ({}){}{}; journal {}\n",
+                 cfg.name.empty() ? args.config : cfg.name, specs.size(), P, world->backend(),
+                 n_skip ? fmt::format(", {} already done (resume)", n_skip) : "",
+                 other_worlds.empty()
+                     ? ""
+                     : fmt::format(", skipping cases of other world sizes ({}: launch with "
+                                   "that many ranks)",
+                                   worlds_text()),
+                 journal_path);
+    }
+
+    Watchdog dog;
+    ctx.watchdog = &dog;
+    const auto start = SteadyClock::now();
+    size_t to_run = static_cast<size_t>(std::count(skip.begin(), skip.end(), 0.0)), ran = 0;
+    for (size_t i = 0; i < specs.size(); ++i) {
+      if (skip[i] != 0) continue;
+      std::vector<json> reps;
+      json result;
+      for (;;) {
+        reports::CaseResult r = run_case(specs[i], ctx);
+        // All ranks know the status; metrics live on rank 0.
+        if (r.status != "ok") {
+          result = json(r);
+          reps.clear();  // a failed repetition fails the case
+          break;
+        }
+        if (rank != 0) result = json(r);
+        double stop = 0;
+        if (rank == 0) {
+          reps.push_back(json(r));
+          stop = sweep_should_stop(cfg.run, pool_progress(reps)) ? 1 : 0;
+        }
+        world->all_reduce(&stop, 1, ReduceOp::kMax);  // rank 0 decides for everyone
+        if (stop != 0) break;
+      }
+      if (rank == 0 && !reps.empty()) result = pool_repetitions(reps, cfg.run.keep_samples);
+      ++ran;
+      std::string status = result.value("status", "?");
+      if (status == "error" || status == "timeout") exit_code = std::max(exit_code, 1);
+      if (rank == 0 && result.contains("verification") && result["verification"].is_object() &&
+          result["verification"].value("skipped_reason", "").empty() &&
+          !result["verification"].value("passed", false))
+        exit_code = 3;
+      if (rank == 0) {
+        journal.append(result);
+        double elapsed = std::chrono::duration<double>(SteadyClock::now() - start).count();
+        double eta = elapsed / double(ran) * double(to_run - ran);
+        fmt::print(stderr, "[{}/{}] {} | {} | elapsed {}, ETA {}\n", i + 1, specs.size(),
+                   cases[i].label(), result_line(result), fmt_duration(elapsed), fmt_duration(eta));
+      }
+    }
+
+    if (rank == 0) {
+      // The report is what the journal holds: finished cases in config order.
+      std::map<std::string, json> by_id;
+      for (const auto& r : journal_cases(journal_path, P)) by_id[r["id"].get<std::string>()] = r;
+      reports::Report report;
+      prov.end_time_utc = reports::utc_now_iso8601();
+      reports::assign_hosts(prov, ctx.hostnames);
+      prov.communicator = world->backend();
+      report.provenance = prov;
+      report.config = {{"sweep", cfg.raw},
+                       {"sweep_file", args.config},
+                       {"journal", journal_path},
+                       {"world_size", P},
+                       {"run",
+                        {{"warmup", cfg.run.warmup},
+                         {"iterations", cfg.run.iterations},
+                         {"repeat", cfg.run.repeat},
+                         {"max_repeat", cfg.run.max_repeat},
+                         {"min_time_s", cfg.run.min_time_s},
+                         {"max_cv", cfg.run.max_cv},
+                         {"keep_samples", cfg.run.keep_samples}}},
+                       {"cases_other_world_sizes", cfg.cases.size() - cases.size()}};
+      json doc = report;
+      json out_cases = json::array();
+      json summary = {{"cases", 0}, {"ok", 0},      {"unsupported", 0},
+                      {"error", 0}, {"timeout", 0}, {"verification_failed", 0}};
+      for (const auto& s : specs) {
+        auto it = by_id.find(s.id());
+        if (it == by_id.end()) continue;
+        const json& c = it->second;
+        out_cases.push_back(c);
+        std::string st = c.value("status", "");
+        if (summary.contains(st)) summary[st] = summary[st].get<int>() + 1;
+        if (c.contains("verification") && c["verification"].is_object() &&
+            c["verification"].value("skipped_reason", "").empty() &&
+            !c["verification"].value("passed", false))
+          summary["verification_failed"] = summary["verification_failed"].get<int>() + 1;
+      }
+      summary["cases"] = out_cases.size();
+      doc["cases"] = out_cases;
+      doc["summary"] = summary;
+      auto problems = reports::validate_report(doc);
+      CPB_CHECK(problems.empty(), "the sweep report is invalid: {}", fmt::join(problems, "; "));
+      reports::write_json_atomic(args.out, doc);
+      double elapsed = std::chrono::duration<double>(SteadyClock::now() - start).count();
+      fmt::print(stderr,
+                 "cpbench sweep: {} case(s) in {}: {} ok, {} unsupported, {} error, {} timeout; "
+                 "report {}\n",
+                 out_cases.size(), fmt_duration(elapsed), summary["ok"].get<int>(),
+                 summary["unsupported"].get<int>(), summary["error"].get<int>(),
+                 summary["timeout"].get<int>(), args.out);
+    }
+  }
+  return exit_code;
+}
+
+}  // namespace
+
+void add_sweep_command(CLI::App& app, const std::vector<std::string>& command_line, int* argc,
+                       char*** argv) {
+  auto args = std::make_shared<SweepArgs>();
+  auto* sub = app.add_subcommand(
+      "sweep", "run every case of a JSON sweep config (bench/configs/README.md), journaled");
+  sub->add_option("config", args->config, "sweep config (JSON)")->required();
+  sub->add_option("--out", args->out, "report path (JSON)");
+  sub->add_option("--journal", args->journal, "journal path (default <out>.jsonl)");
+  sub->add_option("--resume", args->resume,
+                  "journal of an interrupted sweep: its finished cases are kept, not re-run");
+  sub->add_option("--repeat", args->repeat, "repetitions per case (overrides the config)");
+  sub->add_flag("--keep-samples", args->keep_samples,
+                "keep per-iteration step times in the report (overrides the config)");
+  sub->add_flag("--dry-run", args->dry_run, "print the expanded cases and exit");
+  sub->add_option("--comm", args->comm, "communicator backend: auto | self | mpi (default auto)");
+  sub->callback(
+      [args, command_line, argc, argv] { std::exit(run_sweep(*args, command_line, argc, argv)); });
+}
+
+}  // namespace cpb::bench
