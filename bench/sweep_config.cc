@@ -656,7 +656,8 @@ nlohmann::json pool_repetitions(const std::vector<nlohmann::json>& reps, bool ke
   CPB_CHECK(!reps.empty(), "no repetition to pool");
   bool per_iteration = false;
   std::vector<double> samples = pooled_samples(reps, &per_iteration);
-  if (reps.size() == 1 && !keep_samples) return reps[0];
+  // One repetition adds nothing unless it carries per-iteration samples to keep.
+  if (reps.size() == 1 && (!keep_samples || !per_iteration)) return reps[0];
   nlohmann::json out = reps[0];
   nlohmann::json& m = out["metrics"];
   nlohmann::json stats;

@@ -1,0 +1,366 @@
+"""Charts from cpbench reports (schema v1 or merged): PNG and SVG.
+
+Run through scripts/plot, which picks a Python that has matplotlib. Charts:
+  tflops     TFLOP/s per rank vs sequence length, one line per kernel x mask (x method, P)
+  scaling    CP throughput (total TFLOP/s) vs world size, one line per method x mask,
+             one panel per sequence length (strong scaling), plus a weak-scaling panel
+             when some cases keep tokens per rank fixed across world sizes
+  memory     peak RSS per rank vs sequence length
+  breakdown  stacked median step time: compute / exposed communication / other, per method
+  speedup    new vs --base: base median step / new median step, per matched case
+Every chart carries a title, axis units, a legend and the runs' provenance as a footnote.
+"""
+
+import argparse
+import collections
+import json
+import math
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+
+CHARTS = ["tflops", "scaling", "memory", "breakdown", "speedup"]
+RUN_CONTROLS = {"warmup", "iters", "iterations", "seed", "verify", "repeat", "keep_samples",
+                "timeout_s", "timeout_seconds", "min_time_s", "max_cv", "max_repeat"}
+
+
+def die(msg):
+    print(f"scripts/plot: error: {msg}", file=sys.stderr)
+    sys.exit(2)
+
+
+def load(path):
+    """Cases and sources of a report or merged report; exits 2 on a bad file."""
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as e:
+        die(f"cannot read '{path}': {e}")
+    schema = doc.get("schema") if isinstance(doc, dict) else None
+    if schema not in ("cpbench-report", "cpbench-merged-report"):
+        die(f"'{path}' is not a cpbench report (schema {schema!r})")
+    if doc.get("schema_version") != 1:
+        die(f"'{path}' has schema_version {doc.get('schema_version')!r}; this script reads 1")
+    if schema == "cpbench-report":
+        sources = [{"file": path, "provenance": doc["provenance"]}]
+        cases = [dict(c, source=0) for c in doc["cases"]]
+    else:
+        sources, cases = doc["sources"], doc["cases"]
+    return sources, cases
+
+
+def world_of(case):
+    p = case.get("params", {})
+    if isinstance(p.get("world_size"), int):
+        return p["world_size"]
+    d = p.get("degrees", {})
+    return max(1, d.get("ulysses", 1)) * max(1, d.get("ring", 1))
+
+
+def mask_label(mask):
+    if not isinstance(mask, dict):
+        return str(mask)
+    extra = [f"{k}={v}" for k, v in mask.items() if k != "kind"]
+    return mask.get("kind", "?") + (f"({','.join(extra)})" if extra else "")
+
+
+def method_label(p):
+    m = p.get("method", "?")
+    d = p.get("degrees", {})
+    if m in ("usp", "loongtrain"):
+        m += f" u{d.get('ulysses', 1)}r{d.get('ring', 1)}"
+        if p.get("method") == "loongtrain":
+            m += f"w{d.get('inner_ring', 1)}"
+    if p.get("method") != "none" and p.get("sharding"):
+        m += f"/{p['sharding']}"
+    return m
+
+
+def key_of(case):
+    p = {k: v for k, v in case.get("params", {}).items() if k not in RUN_CONTROLS}
+    p.pop("world", None)
+    p["world_size"] = world_of(case)
+    return json.dumps(p, sort_keys=True)
+
+
+def ok(cases):
+    return [c for c in cases if c.get("status") == "ok" and isinstance(c.get("metrics"), dict)]
+
+
+def shape_label(p):
+    return (f"Hq={p.get('heads_q')} Hkv={p.get('heads_kv')} D={p.get('head_dim')} "
+            f"{p.get('dtype')} {p.get('pass')}")
+
+
+LINESTYLES = ["-", "--", ":", "-."]
+MARKERS = ["o", "s", "^", "D", "v", "P"]
+
+
+class Styler:
+    """Colour per group (kernel or method), line style per mask: legible with many lines."""
+
+    def __init__(self):
+        self.colors, self.styles = {}, {}
+
+    def __call__(self, group, mask):
+        cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        c = self.colors.setdefault(group, cycle[len(self.colors) % len(cycle)])
+        i = self.styles.setdefault(mask, len(self.styles))
+        return {"color": c, "linestyle": LINESTYLES[i % len(LINESTYLES)],
+                "marker": MARKERS[i % len(MARKERS)]}
+
+
+def footnote(fig, sources):
+    parts = []
+    for s in sources:
+        pv = s.get("provenance", {})
+        commit = pv.get("git_commit", "unknown")[:10]
+        dirty = {True: "+dirty", False: "", None: "?"}.get(pv.get("git_dirty"), "")
+        hosts = ",".join(sorted({h.get("hostname", "?") for h in pv.get("hosts", [])})) or "?"
+        date = pv.get("start_time_utc", "?")
+        parts.append(f"{os.path.basename(s.get('file', '?'))}: commit {commit}{dirty}, "
+                     f"host {hosts} ({pv.get('world_size', '?')} ranks), {date}")
+    cpu = {s.get("provenance", {}).get("cpu_model", "") for s in sources} - {""}
+    text = "cpbench " + "; ".join(parts[:3]) + (f"; +{len(parts) - 3} more" if len(parts) > 3 else "")
+    if cpu:
+        text += "\nCPU: " + "; ".join(sorted(cpu))
+    fig.text(0.01, 0.005, text, fontsize=6.5, color="#555555", ha="left", va="bottom", wrap=True)
+
+
+def save(fig, out_dir, name, formats, written):
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    for fmt in formats:
+        path = os.path.join(out_dir, f"{name}.{fmt}")
+        fig.savefig(path, dpi=130)
+        written.append(path)
+    plt.close(fig)
+
+
+def chart_tflops(cases, sources, out_dir, formats, written):
+    cs = ok(cases)
+    # Kernel throughput is read from single-rank cases when the reports have them.
+    single = [c for c in cs if c["params"].get("method") == "none"]
+    if single:
+        cs = single
+    series = collections.defaultdict(list)
+    shapes = set()
+    for c in cs:
+        p = c["params"]
+        group = p.get("kernel")
+        if p.get("method") != "none":
+            group += f" · {method_label(p)} P={world_of(c)}"
+        series[(group, mask_label(p.get("mask")))].append(
+            (p["seq"], c["metrics"]["tflops_per_rank"]))
+        shapes.add(shape_label(p))
+    if not series:
+        return False
+    fig, ax = plt.subplots(figsize=(8, 5))
+    style = Styler()
+    for (group, mask), pts in sorted(series.items()):
+        pts.sort()
+        ax.plot([x for x, _ in pts], [y for _, y in pts], label=f"{group} · {mask}",
+                **style(group, mask))
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("sequence length S (tokens)")
+    ax.set_ylabel("TFLOP/s per rank (mask-area FLOPs)")
+    what = "single rank (method none)" if single else "all methods"
+    ax.set_title(f"Attention throughput vs sequence length, per kernel and mask, {what}\n"
+                 + "; ".join(sorted(shapes)), fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, ncol=2 if len(series) > 8 else 1)
+    footnote(fig, sources)
+    save(fig, out_dir, "tflops_vs_seqlen", formats, written)
+    return True
+
+
+def chart_scaling(cases, sources, out_dir, formats, written):
+    cp = [c for c in ok(cases) if c["params"].get("method") != "none"]
+    by_seq = collections.defaultdict(lambda: collections.defaultdict(list))
+    weak = collections.defaultdict(list)
+    for c in cp:
+        p = c["params"]
+        w = world_of(c)
+        label = (method_label(p), mask_label(p.get("mask")))
+        by_seq[p["seq"]][label].append((w, c["metrics"]["tflops_total"]))
+        weak[(label, p["seq"] // w)].append((w, c["metrics"]["tflops_per_rank"]))
+    worlds = {world_of(c) for c in cp}
+    if len(worlds) < 2:
+        return False
+    seqs = sorted(by_seq)[-4:]
+    weak_series = {k: v for k, v in weak.items() if len({w for w, _ in v}) >= 2}
+    panels = len(seqs) + (1 if weak_series else 0)
+    fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 4.6), squeeze=False)
+    style = Styler()
+    for ax, seq in zip(axes[0], seqs):
+        for (method, mask), pts in sorted(by_seq[seq].items()):
+            pts.sort()
+            ax.plot([w for w, _ in pts], [y for _, y in pts], label=f"{method} · {mask}",
+                    **style(method, mask))
+        ax.set_title(f"strong scaling, S={seq}", fontsize=10)
+        ax.set_xlabel("world size P (ranks)")
+        ax.set_ylabel("total TFLOP/s (all ranks)")
+        ax.set_xticks(sorted(worlds))
+        ax.grid(True, alpha=0.3)
+    if weak_series:
+        ax = axes[0][-1]
+        for ((method, mask), tpr), pts in sorted(weak_series.items()):
+            pts.sort()
+            st = style(method, mask)
+            st["linewidth"] = 0.8 + 0.6 * math.log2(max(tpr, 1)) / 10
+            ax.plot([w for w, _ in pts], [y for _, y in pts],
+                    label=f"{method} · {mask} · {tpr} tok/rank", **st)
+        ax.set_title("weak scaling (tokens per rank fixed)", fontsize=10)
+        ax.set_xlabel("world size P (ranks)")
+        ax.set_ylabel("TFLOP/s per rank")
+        ax.set_xticks(sorted(worlds))
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=6)
+    axes[0][0].legend(fontsize=6)
+    fig.suptitle("Context-parallel throughput vs world size, per method and mask", fontsize=11)
+    footnote(fig, sources)
+    save(fig, out_dir, "cp_scaling", formats, written)
+    return True
+
+
+def chart_memory(cases, sources, out_dir, formats, written):
+    series = collections.defaultdict(list)
+    for c in ok(cases):
+        p = c["params"]
+        series[(f"{method_label(p)} P={world_of(c)}", mask_label(p.get("mask")))].append(
+            (p["seq"], c["metrics"]["peak_rss_bytes_max"] / 2**20))
+    if not series:
+        return False
+    fig, ax = plt.subplots(figsize=(8, 5))
+    style = Styler()
+    for (group, mask), pts in sorted(series.items()):
+        pts.sort()
+        ax.plot([x for x, _ in pts], [y for _, y in pts], label=f"{group} · {mask}",
+                **style(group, mask))
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("sequence length S (tokens)")
+    ax.set_ylabel("peak memory per rank (MiB, max over ranks)")
+    ax.set_title("Peak memory vs sequence length (host RSS high-water mark)", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=6, ncol=2 if len(series) > 8 else 1)
+    footnote(fig, sources)
+    save(fig, out_dir, "memory_vs_seqlen", formats, written)
+    return True
+
+
+def chart_breakdown(cases, sources, out_dir, formats, written):
+    cs = ok(cases)
+    if not cs:
+        return False
+    # Largest world and sequence length present: where the breakdown matters most.
+    wmax = max(world_of(c) for c in cs)
+    cs = [c for c in cs if world_of(c) == wmax]
+    smax = max(c["params"]["seq"] for c in cs)
+    cs = [c for c in cs if c["params"]["seq"] == smax]
+    cs.sort(key=lambda c: (mask_label(c["params"].get("mask")), method_label(c["params"])))
+    labels, comp, comm, other = [], [], [], []
+    for c in cs:
+        m = c["metrics"]
+        med = m["step_seconds"]["median"] * 1e3
+        cpt = min(m["compute_seconds"] * 1e3, med)
+        exp = min(m["exposed_comm_seconds"] * 1e3, med - cpt)
+        labels.append(f"{method_label(c['params'])}\n{mask_label(c['params'].get('mask'))}")
+        comp.append(cpt)
+        comm.append(exp)
+        other.append(max(med - cpt - exp, 0.0))
+    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(labels) + 2), 5))
+    x = range(len(labels))
+    ax.bar(x, comp, label="compute (kernel)", color="#4c72b0")
+    ax.bar(x, comm, bottom=comp, label="exposed communication", color="#dd8452")
+    ax.bar(x, other, bottom=[a + b for a, b in zip(comp, comm)], label="other (harness, waits)",
+           color="#a0a0a0")
+    ax.set_xticks(list(x))
+    ax.set_xticklabels(labels, fontsize=7)
+    ax.set_ylabel("median step time (ms), slowest rank")
+    ax.set_title(f"Step time breakdown per method, P={wmax}, S={smax}", fontsize=10)
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=7)
+    footnote(fig, sources)
+    save(fig, out_dir, "time_breakdown", formats, written)
+    return True
+
+
+def chart_speedup(base_cases, base_sources, cases, sources, out_dir, formats, written):
+    base = {key_of(c): c for c in ok(base_cases)}
+    rows = []
+    for c in ok(cases):
+        b = base.get(key_of(c))
+        if not b:
+            continue
+        p = c["params"]
+        label = (f"{method_label(p)} P={world_of(c)} {mask_label(p.get('mask'))} S={p['seq']}")
+        rows.append((label, b["metrics"]["step_seconds"]["median"]
+                     / c["metrics"]["step_seconds"]["median"]))
+    if not rows:
+        die("speedup: no case of the new report matches a case of --base")
+    rows.sort(key=lambda r: r[1])
+    fig, ax = plt.subplots(figsize=(8, max(3, 0.28 * len(rows) + 1.5)))
+    colors = ["#55a868" if s >= 1 else "#c44e52" for _, s in rows]
+    ax.barh(range(len(rows)), [s for _, s in rows], color=colors)
+    ax.axvline(1.0, color="black", linewidth=0.8)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([r for r, _ in rows], fontsize=6)
+    ax.set_xlabel("speed-up (base median step / new median step; >1 = new is faster)")
+    ax.set_title(f"Speed-up of new vs base ({len(rows)} matched cases, "
+                 f"geomean {math.exp(sum(math.log(s) for _, s in rows) / len(rows)):.3f}x)",
+                 fontsize=10)
+    ax.grid(True, axis="x", alpha=0.3)
+    footnote(fig, base_sources + sources)
+    save(fig, out_dir, "speedup", formats, written)
+    return True
+
+
+def main():
+    ap = argparse.ArgumentParser(prog="scripts/plot", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("reports", nargs="+", help="report(s) or merged report(s)")
+    ap.add_argument("--out-dir", default="plots", help="output folder (default plots/)")
+    ap.add_argument("--charts", default="all",
+                    help="comma list of " + ", ".join(CHARTS) + " (default all that apply)")
+    ap.add_argument("--base", help="baseline report for the speedup chart")
+    ap.add_argument("--formats", default="png,svg", help="comma list of png, svg")
+    a = ap.parse_args()
+    charts = CHARTS if a.charts == "all" else a.charts.split(",")
+    for c in charts:
+        if c not in CHARTS:
+            die(f"unknown chart '{c}'; allowed: {', '.join(CHARTS)}")
+    formats = a.formats.split(",")
+    for f in formats:
+        if f not in ("png", "svg"):
+            die(f"unknown format '{f}'; allowed: png, svg")
+    if "speedup" in charts and not a.base:
+        if a.charts != "all":
+            die("the speedup chart needs --base BASE.json")
+        charts = [c for c in charts if c != "speedup"]
+    sources, cases = [], []
+    for path in a.reports:
+        s, c = load(path)
+        offset = len(sources)
+        sources += s
+        cases += [dict(x, source=x.get("source", 0) + offset) for x in c]
+    os.makedirs(a.out_dir, exist_ok=True)
+    written = []
+    for name in charts:
+        if name == "speedup":
+            bs, bc = load(a.base)
+            chart_speedup(bc, bs, cases, sources, a.out_dir, formats, written)
+            continue
+        fn = {"tflops": chart_tflops, "scaling": chart_scaling, "memory": chart_memory,
+              "breakdown": chart_breakdown}[name]
+        if not fn(cases, sources, a.out_dir, formats, written):
+            print(f"scripts/plot: skipped '{name}': the reports have no data for it "
+                  "(e.g. one world size only)", file=sys.stderr)
+    for w in written:
+        print(w)
+
+
+if __name__ == "__main__":
+    main()
