@@ -20,6 +20,7 @@ struct CompareArgs {
   double alpha = 0.01;
   bool fail_on_missing = false;
   bool all_rows = false;
+  std::string normalize;
 };
 
 int run_compare(const CompareArgs& a) {
@@ -30,6 +31,7 @@ int run_compare(const CompareArgs& a) {
   o.alpha = a.alpha;
   o.fail_on_missing = a.fail_on_missing;
   o.all_rows = a.all_rows;
+  if (!a.normalize.empty()) o.normalize_by = reports::parse_normalize(a.normalize);
   CPB_REQUIRE(a.format == "text" || a.format == "md", "--format '{}': allowed text, md", a.format);
   auto base = reports::read_report_set(a.base);
   auto now = reports::read_report_set(a.now);
@@ -56,6 +58,9 @@ void add_compare_command(CLI::App& app) {
   sub->add_option("--alpha", a->alpha, "one-sided significance level (default 0.01)");
   sub->add_flag("--fail-on-missing", a->fail_on_missing,
                 "a baseline case absent from the new report fails the check");
+  sub->add_option("--normalize", a->normalize,
+                  "key=value[,...]: scale new times by the base/new ratio of these peer cases "
+                  "(machine speed), e.g. method=none");
   sub->add_flag("--all", a->all_rows, "table: every metric of every case, not only what moved");
   sub->add_option("--format", a->format, "text | md (default text)");
   sub->add_option("--markdown-out", a->markdown_out, "also write the Markdown table to this file");

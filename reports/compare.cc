@@ -122,7 +122,61 @@ Verdict judge(double change, bool lower_is_better, double threshold, bool sig_la
   return Verdict::kSame;
 }
 
+bool peer_matches(const json& rule, const json& c) {
+  const json p = c.value("params", json::object());
+  for (auto& [k, v] : rule.items()) {
+    if (!p.contains(k)) return false;
+    if (k == "mask" && v.is_string()) {
+      if (p[k].value("kind", "") != v.get<std::string>()) return false;
+    } else if (p[k] != v) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void scale_times(json& c, double f) {
+  json& m = c["metrics"];
+  for (const char* k : {"median", "mean", "min", "max", "p10", "p90"})
+    if (m["step_seconds"].contains(k))
+      m["step_seconds"][k] = m["step_seconds"][k].get<double>() * f;
+  if (m["step_seconds"].contains("samples"))
+    for (auto& v : m["step_seconds"]["samples"]) v = v.get<double>() * f;
+  for (const char* k : {"compute_seconds", "exposed_comm_seconds", "comm_wait_seconds"})
+    if (m.contains(k)) m[k] = m[k].get<double>() * f;
+  for (const char* k : {"tflops_total", "tflops_per_rank", "tflops_per_rank_mean_time"})
+    if (m.contains(k)) m[k] = m[k].get<double>() / f;
+}
+
 }  // namespace
+
+json parse_normalize(const std::string& text) {
+  json rule = json::object();
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    std::string item =
+        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    auto eq = item.find('=');
+    if (item.empty() || eq == std::string::npos || eq == 0 || eq + 1 == item.size())
+      CPB_INPUT_ERROR(
+          "--normalize '{}': expected key=value[,key=value] over case params, e.g. "
+          "method=none or kernel=cpu_flash,method=none",
+          text);
+    std::string key = item.substr(0, eq), value = item.substr(eq + 1);
+    json v;
+    try {
+      v = json::parse(value);
+      if (!v.is_number() && !v.is_boolean()) v = value;
+    } catch (const json::exception&) {
+      v = value;
+    }
+    rule[key] = v;
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return rule;
+}
 
 const char* to_string(Verdict v) {
   switch (v) {
@@ -233,8 +287,35 @@ Comparison compare_reports(const ReportSet& base, const ReportSet& now,
   out.new_name = new_name;
   out.threshold = options.threshold;
   out.all_rows = options.all_rows;
+  ReportSet scaled;
+  const ReportSet* now_p = &now;
+  if (options.normalize_by.is_object() && !options.normalize_by.empty()) {
+    std::map<std::string, const json*> base_by_key;
+    for (const json& c : base.cases) base_by_key[case_key(c)] = &c;
+    double log_sum = 0;
+    int peers = 0;
+    for (const json& c : now.cases) {
+      if (c.value("status", "") != "ok" || !peer_matches(options.normalize_by, c)) continue;
+      auto it = base_by_key.find(case_key(c));
+      if (it == base_by_key.end() || it->second->value("status", "") != "ok") continue;
+      double b = (*it->second)["metrics"]["step_seconds"].value("median", 0.0);
+      double n = c["metrics"]["step_seconds"].value("median", 0.0);
+      if (b <= 0 || n <= 0) continue;
+      log_sum += std::log(b / n);
+      ++peers;
+    }
+    if (peers == 0)
+      CPB_INPUT_ERROR("--normalize {}: no ok case matching it is in both '{}' and '{}'",
+                      options.normalize_by.dump(), base_name, new_name);
+    out.time_scale = std::exp(log_sum / peers);
+    out.normalize_peers = peers;
+    scaled = now;
+    for (json& c : scaled.cases)
+      if (c.value("status", "") == "ok") scale_times(c, out.time_scale);
+    now_p = &scaled;
+  }
   std::map<std::string, const json*> new_cases;
-  for (const json& c : now.cases) new_cases[case_key(c)] = &c;
+  for (const json& c : now_p->cases) new_cases[case_key(c)] = &c;
   std::set<std::string> matched;
 
   auto threshold_of = [&](const MetricDef& m) -> std::optional<double> {
@@ -336,7 +417,7 @@ Comparison compare_reports(const ReportSet& base, const ReportSet& now,
     if (cc.regressed) ++out.regressions;
     out.cases.push_back(std::move(cc));
   }
-  for (const json& c : now.cases)
+  for (const json& c : now_p->cases)
     if (!matched.count(case_key(c))) out.added.push_back(case_label(c));
   out.failed = out.regressions > 0 || (options.fail_on_missing && !out.missing.empty());
   return out;
@@ -375,9 +456,13 @@ std::vector<Row> table_rows(const Comparison& c) {
 const char* const kHeader[7] = {"case", "metric", "base", "new", "change", "test", "verdict"};
 
 std::string summary_line(const Comparison& c) {
-  return fmt::format("{} matched case(s), {} regressed, {} missing from new, {} only in new: {}",
+  std::string scale;
+  if (c.normalize_peers > 0)
+    scale = fmt::format(" (new times x{:.3f}: machine-speed factor from {} peer case(s))",
+                        c.time_scale, c.normalize_peers);
+  return fmt::format("{} matched case(s), {} regressed, {} missing from new, {} only in new: {}{}",
                      c.cases.size(), c.regressions, c.missing.size(), c.added.size(),
-                     c.failed ? "FAIL" : "PASS");
+                     c.failed ? "FAIL" : "PASS", scale);
 }
 
 }  // namespace

@@ -25,7 +25,15 @@ struct CompareOptions {
   double alpha = 0.01;           // one-sided significance level
   bool fail_on_missing = false;  // a base case absent from the new report fails
   bool all_rows = false;         // tables: every metric, not only step and what changed
+  // Machine-speed normalisation for runs on different hosts (CI): params that select
+  // peer cases, e.g. {"method": "none"}. The new report's times are scaled by the
+  // geometric mean of base/new median step over the peers present in both, so only
+  // changes relative to the peers count. Null: off.
+  nlohmann::json normalize_by;
 };
+
+// "method=none,kernel=cpu_flash" -> {"method": "none", "kernel": "cpu_flash"}.
+nlohmann::json parse_normalize(const std::string& text);
 
 // "5%", "0.05" -> 0.05; InputError naming `what` otherwise.
 double parse_fraction(const std::string& text, const std::string& what);
@@ -68,6 +76,8 @@ struct Comparison {
   int regressions = 0;                // cases with at least one regression
   bool failed = false;                // what the exit code says
   double threshold = 0.05;            // options.threshold, for the tables
+  double time_scale = 1;              // factor applied to new times (normalize_by)
+  int normalize_peers = 0;            // peer cases behind time_scale
   bool all_rows = false;              // options.all_rows
 };
 

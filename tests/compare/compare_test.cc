@@ -247,3 +247,34 @@ TEST(Tables, MarkdownPivotsWorldSizeAndCsvHasOneRowPerCase) {
 
 }  // namespace
 }  // namespace cpb
+
+namespace cpb {
+namespace {
+
+TEST(Compare, NormalizeByPeersCancelsMachineSpeed) {
+  // The new machine is 2x slower on everything: a raw compare fails, normalised by the
+  // single-rank peer it passes; a real 20% loss of ring_p2p relative to its peer fails.
+  auto base = test::make_report({{.method = "none", .world = 2, .step = test::samples(0.010, 0.01)},
+                                 {.world = 2, .step = test::samples(0.006, 0.01)}});
+  auto slow = test::make_report({{.method = "none", .world = 2, .step = test::samples(0.020, 0.01)},
+                                 {.world = 2, .step = test::samples(0.012, 0.01)}});
+  auto worse =
+      test::make_report({{.method = "none", .world = 2, .step = test::samples(0.020, 0.01)},
+                         {.world = 2, .step = test::samples(0.0144, 0.01)}});
+  auto b = reports::report_set_from_json(base, "b"), s = reports::report_set_from_json(slow, "s"),
+       w = reports::report_set_from_json(worse, "w");
+  EXPECT_TRUE(reports::compare_reports(b, s, {}).failed);
+  reports::CompareOptions o;
+  o.normalize_by = reports::parse_normalize("method=none");
+  auto c = reports::compare_reports(b, s, o);
+  EXPECT_FALSE(c.failed);
+  EXPECT_NEAR(c.time_scale, 0.5, 0.01);
+  EXPECT_EQ(c.normalize_peers, 1);
+  EXPECT_TRUE(reports::compare_reports(b, w, o).failed);
+  EXPECT_THROW(reports::parse_normalize("method"), InputError);
+  o.normalize_by = reports::parse_normalize("method=nosuch");
+  EXPECT_THROW(reports::compare_reports(b, s, o), InputError);
+}
+
+}  // namespace
+}  // namespace cpb
