@@ -1,0 +1,24 @@
+#!/bin/sh
+# watchdog_keeps_journal.sh CPBENCH WORKDIR LAUNCHER...: a run whose second case takes
+# far longer than --timeout must stop within bounded time with exit 124 and a message
+# naming the rank and the case, and its journal must keep the first, finished case.
+cpbench="$1"; work="$2"; shift 2
+report="$work/watchdog.json"
+rm -f "$report" "$report.jsonl"
+log=$(mktemp)
+start=$(date +%s)
+"$@" "$cpbench" run --seq 64,16384 --mask full --heads 8 --head-dim 64 --iters 50 --warmup 0 \
+  --method ring_p2p --timeout 3 --out "$report" >"$log" 2>&1
+rc=$?
+elapsed=$(( $(date +%s) - start ))
+fail() { echo "FAIL: $*"; echo "--- output:"; cat "$log"; rm -f "$log"; exit 1; }
+[ "$rc" -eq 124 ] || fail "exit status $rc, expected 124 (watchdog)"
+[ "$elapsed" -lt 60 ] || fail "took ${elapsed}s to stop"
+grep -Eq "\[rank [0-9]+@.*watchdog: case '.*S16384.*' exceeded 3" "$log" || fail "no watchdog message naming rank and case"
+[ ! -e "$report" ] || fail "a report was written for an aborted run"
+lines=$(grep -c '' "$report.jsonl")
+[ "$lines" -eq 2 ] || fail "journal has $lines lines, expected header + the finished case"
+grep -q '"status":"ok"' "$report.jsonl" || fail "finished case not ok in the journal"
+echo "ok: stopped after ${elapsed}s with exit 124; journal kept the finished case"
+cat "$log"
+rm -f "$log"
