@@ -420,9 +420,9 @@ int main(int argc, char** argv) {
   try {
     return cpb::bench::run_main(argc, argv);
   } catch (const cpb::InputError& e) {
-    // One line: strip the file:line prefix the macro adds for developers? Keep it:
-    // it names the check; the message after it names the value and what is allowed.
-    fmt::print(stderr, "cpbench: error: {}\n", e.what());
+    // Every rank fails alike on bad input; one of them says so. The file:line prefix
+    // names the check that fired, the rest names the value and what is allowed.
+    if (cpb::bench::launcher_rank() == 0) fmt::print(stderr, "cpbench: error: {}\n", e.what());
     return 2;
   } catch (const std::exception& e) {
     fmt::print(stderr, "cpbench: internal error: {}\n", e.what());
