@@ -101,11 +101,11 @@ void store_row(const TensorView& t, int64_t token, int64_t head, const float* sr
   for (int64_t i = 0; i < t.head_dim; ++i) store_from_float(t.data, t.dtype, off + i, src[i]);
 }
 
-// Rows of head `head` as [rows_pad][dp] fp32, padding (rows past t.tokens,
-// columns past head_dim) written as zeros: the GEMMs run over it.
-void pack_rows(const TensorView& t, int64_t head, float mul, int64_t dp, int64_t rows_pad,
+// Rows [r0, r1) of head `head` into dst[r * dp] fp32, padding (rows past
+// t.tokens, columns past head_dim) written as zeros: the GEMMs run over it.
+void pack_rows(const TensorView& t, int64_t head, float mul, int64_t dp, int64_t r0, int64_t r1,
                float* dst) {
-  for (int64_t r = 0; r < rows_pad; ++r) {
+  for (int64_t r = r0; r < r1; ++r) {
     float* row = dst + r * dp;
     const int64_t filled = r < t.tokens ? t.head_dim : 0;
     if (filled) load_row(t, r, head, mul, row);
@@ -113,18 +113,23 @@ void pack_rows(const TensorView& t, int64_t head, float mul, int64_t dp, int64_t
   }
 }
 
-// K^T per tile: tile j is [dp][kBk] with element (i, c) = t[j * kBk + c, head, i],
-// padding zero.
-void pack_transposed(const TensorView& t, int64_t head, int64_t dp, int64_t ntiles, float* dst) {
-  std::vector<float> row(static_cast<size_t>(dp), 0.f);
-  for (int64_t j = 0; j < ntiles; ++j) {
-    float* tile = dst + j * dp * kBk;
-    const int64_t cols = std::min(kBk, t.tokens - j * kBk);
-    if (cols < kBk || t.head_dim < dp) std::fill(tile, tile + dp * kBk, 0.f);
-    for (int64_t c = 0; c < cols; ++c) {
-      load_row(t, j * kBk + c, head, 1.f, row.data());
-      for (int64_t i = 0; i < t.head_dim; ++i) tile[i * kBk + c] = row[static_cast<size_t>(i)];
-    }
+// K^T tile j of head `head`: [dp][kBk] at dst + j * dp * kBk, element (i, c) =
+// t[j * kBk + c, head, i], padding zero.
+void pack_transposed(const TensorView& t, int64_t head, int64_t dp, int64_t j, float* dst) {
+  // One converted source row; head dims beyond 1024 take the heap.
+  float stack_row[1024];
+  std::vector<float> heap_row;
+  float* buf = stack_row;
+  if (dp > 1024) {
+    heap_row.resize(static_cast<size_t>(dp));
+    buf = heap_row.data();
+  }
+  float* tile = dst + j * dp * kBk;
+  const int64_t cols = std::min(kBk, t.tokens - j * kBk);
+  if (cols < kBk || t.head_dim < dp) std::fill(tile, tile + dp * kBk, 0.f);
+  for (int64_t c = 0; c < cols; ++c) {
+    load_row(t, j * kBk + c, head, 1.f, buf);
+    for (int64_t i = 0; i < t.head_dim; ++i) tile[i * kBk + c] = buf[i];
   }
 }
 
@@ -195,11 +200,13 @@ class CpuFlashKernel : public Kernel {
     FloatBuffer& vr = sc.buffers[1];
     kt.reserve(x.hkv * x.nkt * dp * kBk);
     vr.reserve(x.hkv * nkt_rows * dp);
-#pragma omp parallel for schedule(static)
-    for (int64_t h = 0; h < x.hkv; ++h) {
-      pack_transposed(a.k, h, dp, x.nkt, kt.get() + h * x.nkt * dp * kBk);
-      pack_rows(a.v, h, 1.f, dp, nkt_rows, vr.get() + h * nkt_rows * dp);
-    }
+    // Per (head, tile), so a single kv head (GQA) still packs on every thread.
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t h = 0; h < x.hkv; ++h)
+      for (int64_t j = 0; j < x.nkt; ++j) {
+        pack_transposed(a.k, h, dp, j, kt.get() + h * x.nkt * dp * kBk);
+        pack_rows(a.v, h, 1.f, dp, j * kBk, (j + 1) * kBk, vr.get() + h * nkt_rows * dp);
+      }
 
     const std::vector<int64_t> items = heaviest_first(bm.row_ptr, x.hq);
     const float qmul = a.scale * kLog2e;
@@ -274,32 +281,36 @@ class CpuFlashKernel : public Kernel {
 #pragma omp parallel
     {
       std::vector<float> orow(static_cast<size_t>(dp));
-#pragma omp for schedule(static) nowait
-      for (int64_t h = 0; h < x.hq; ++h) {
-        pack_rows(a.q, h, qmul, dp, sq_rows, qs.get() + h * sq_rows * dp);
-        pack_rows(a.dout, h, 1.f, dp, sq_rows, dos.get() + h * sq_rows * dp);
-        for (int64_t r = 0; r < sq_rows; ++r) {
-          float& l2 = lse2.get()[h * sq_rows + r];
-          if (r >= x.sq) {
-            l2 = kInf;
-            dsum.get()[h * sq_rows + r] = 0.f;
-            continue;
+#pragma omp for collapse(2) schedule(static) nowait
+      for (int64_t h = 0; h < x.hq; ++h)
+        for (int64_t qi = 0; qi < x.nqt; ++qi) {
+          const int64_t r0 = qi * kBq, r1 = r0 + kBq;
+          pack_rows(a.q, h, qmul, dp, r0, r1, qs.get() + h * sq_rows * dp);
+          pack_rows(a.dout, h, 1.f, dp, r0, r1, dos.get() + h * sq_rows * dp);
+          for (int64_t r = r0; r < r1; ++r) {
+            float& l2 = lse2.get()[h * sq_rows + r];
+            if (r >= x.sq) {
+              l2 = kInf;
+              dsum.get()[h * sq_rows + r] = 0.f;
+              continue;
+            }
+            const float lse = a.lse.data[r * a.lse.token_stride + h];
+            l2 = lse == -kInf ? kInf : lse * kLog2e;
+            load_row(a.out, r, h, 1.f, orow.data());
+            const float* dorow = dos.get() + (h * sq_rows + r) * dp;
+            double acc = 0;
+            for (int64_t i = 0; i < x.d; ++i)
+              acc += double(dorow[i]) * orow[static_cast<size_t>(i)];
+            dsum.get()[h * sq_rows + r] = static_cast<float>(acc);
           }
-          const float lse = a.lse.data[r * a.lse.token_stride + h];
-          l2 = lse == -kInf ? kInf : lse * kLog2e;
-          load_row(a.out, r, h, 1.f, orow.data());
-          const float* dorow = dos.get() + (h * sq_rows + r) * dp;
-          double acc = 0;
-          for (int64_t i = 0; i < x.d; ++i) acc += double(dorow[i]) * orow[static_cast<size_t>(i)];
-          dsum.get()[h * sq_rows + r] = static_cast<float>(acc);
         }
-      }
-#pragma omp for schedule(static)
-      for (int64_t h = 0; h < x.hkv; ++h) {
-        pack_transposed(a.k, h, dp, x.nkt, kt.get() + h * x.nkt * dp * kBk);
-        pack_transposed(a.v, h, dp, x.nkt, vt.get() + h * x.nkt * dp * kBk);
-        pack_rows(a.k, h, 1.f, dp, sk_rows, kr.get() + h * sk_rows * dp);
-      }
+#pragma omp for collapse(2) schedule(static)
+      for (int64_t h = 0; h < x.hkv; ++h)
+        for (int64_t kj = 0; kj < x.nkt; ++kj) {
+          pack_transposed(a.k, h, dp, kj, kt.get() + h * x.nkt * dp * kBk);
+          pack_transposed(a.v, h, dp, kj, vt.get() + h * x.nkt * dp * kBk);
+          pack_rows(a.k, h, 1.f, dp, kj * kBk, (kj + 1) * kBk, kr.get() + h * sk_rows * dp);
+        }
     }
 
     // Scores -> P (base 2, global LSE) -> dS = P * (dP - D) for one tile pair.

@@ -118,6 +118,7 @@ std::vector<Case> cases() {
       {.sq = 150, .sk = 90, .hq = 2, .hkv = 1, .d = 64},   // bottom-right causal: empty rows
       {.sq = 70, .sk = 190, .hq = 4, .hkv = 2, .d = 128},  // queries at the end of the keys
       {.sq = 65, .sk = 129, .hq = 2, .hkv = 2, .d = 32, .dtype = DType::kF16},
+      {.sq = 20, .sk = 70, .hq = 2, .hkv = 1, .d = 1030},  // head_dim past any stack buffer
   };
   std::vector<Case> out;
   for (const MaskCase& m : mask_cases()) {
