@@ -233,8 +233,7 @@ std::vector<CaseSpec> expand_cases(const RunOptions& o, int world) {
   for (const auto& m : o.methods)
     require_registered(methods.contains(m), "CP method", "method", m, methods.names());
   for (const auto& s : o.shardings)
-    require_registered(shardings.contains(s) || (s == "contiguous" && shardings.names().empty()),
-                       "sharding", "sharding", s, shardings.names());
+    require_registered(shardings.contains(s), "sharding", "sharding", s, shardings.names());
   CPB_REQUIRE(!o.kernels.empty() && !o.masks.empty() && !o.seqs.empty() && !o.methods.empty() &&
                   !o.shardings.empty(),
               "every sweep axis (--kernel, --mask, --seq, --method, --sharding) needs a value");
