@@ -11,7 +11,9 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #ifdef CPB_HAVE_MPI
 #include <mpi.h>
@@ -270,12 +272,45 @@ int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_lin
                  journal_path);
     }
 
-    Watchdog dog;
+    // A case past its timeout stops the job (a rank stuck in a collective cannot be
+    // freed otherwise), but first rank 0 journals it as "timeout", so a resumed sweep
+    // skips it and goes on. Other ranks give rank 0 a moment to write.
+    struct InFlight {
+      std::mutex mutex;
+      json record;  // the case running now, as a timeout record
+    } in_flight;
+    Watchdog dog([&](const std::string& message) {
+      if (rank == 0) {
+        std::lock_guard<std::mutex> lock(in_flight.mutex);
+        if (!in_flight.record.is_null()) {
+          in_flight.record["reason"] = message;
+          try {
+            journal.append(in_flight.record);
+          } catch (const std::exception& e) {
+            fmt::print(stderr, "{} could not journal the timeout: {}\n", rank_tag(), e.what());
+          }
+        }
+      } else {
+        std::this_thread::sleep_for(std::chrono::seconds(2));
+      }
+      fmt::print(stderr, "{} {}\n", rank_tag(), message);
+      abort_job(kWatchdogExitCode);
+    });
     ctx.watchdog = &dog;
     const auto start = SteadyClock::now();
     size_t to_run = static_cast<size_t>(std::count(skip.begin(), skip.end(), 0.0)), ran = 0;
     for (size_t i = 0; i < specs.size(); ++i) {
       if (skip[i] != 0) continue;
+      if (rank == 0) {
+        reports::CaseResult t;
+        t.id = specs[i].id();
+        t.params = specs[i].params_json();
+        t.status = "timeout";
+        t.reason = "watchdog";
+        t.wall_seconds = specs[i].timeout_seconds;
+        std::lock_guard<std::mutex> lock(in_flight.mutex);
+        in_flight.record = json(t);
+      }
       std::vector<json> reps;
       json result;
       for (;;) {
@@ -304,6 +339,10 @@ int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_lin
           !result["verification"].value("passed", false))
         exit_code = 3;
       if (rank == 0) {
+        {
+          std::lock_guard<std::mutex> lock(in_flight.mutex);
+          in_flight.record = json();
+        }
         journal.append(result);
         double elapsed = std::chrono::duration<double>(SteadyClock::now() - start).count();
         double eta = elapsed / double(ran) * double(to_run - ran);
@@ -351,6 +390,9 @@ int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_lin
           summary["verification_failed"] = summary["verification_failed"].get<int>() + 1;
       }
       summary["cases"] = out_cases.size();
+      // Resumed cases count too: the exit status describes the whole report.
+      if (summary["error"].get<int>() + summary["timeout"].get<int>() > 0)
+        exit_code = std::max(exit_code, 1);
       doc["cases"] = out_cases;
       doc["summary"] = summary;
       auto problems = reports::validate_report(doc);

@@ -63,11 +63,25 @@ reports=()
 status=0
 for w in $worlds; do
   rep="$out/run-p$w.json"
-  resume=()
-  [[ -s "$rep.jsonl" ]] && resume=(--resume "$rep.jsonl")
-  if ! run "$mpirun_bin" "${mpi_args[@]}" "${extra[@]}" -np "$w" "$cpbench" sweep "$config" \
-        --out "$rep" "${resume[@]}"; then
-    echo "mpirun_sweep.sh: the P=$w launch failed; its finished cases are in $rep.jsonl" \
+  # Exit 124: the watchdog stopped a case that ran past timeout_s after journaling it as
+  # "timeout"; relaunching resumes after it. Bounded, so a broken setup cannot loop.
+  for attempt in $(seq 1 "${CPB_TIMEOUT_RETRIES:-20}"); do
+    resume=()
+    [[ -s "$rep.jsonl" ]] && resume=(--resume "$rep.jsonl")
+    set +e
+    run "$mpirun_bin" "${mpi_args[@]}" "${extra[@]}" -np "$w" "$cpbench" sweep "$config" \
+      --out "$rep" "${resume[@]}"
+    rc=$?
+    set -e
+    [[ $rc == 124 ]] || break
+    echo "mpirun_sweep.sh: P=$w: a case timed out (recorded); resuming (attempt $((attempt + 1)))" >&2
+  done
+  if [[ $rc == 1 || $rc == 3 ]]; then
+    echo "mpirun_sweep.sh: P=$w: some cases ended in error, timeout or a failed verification" \
+         "(recorded in $rep)" >&2
+    status=1
+  elif [[ $rc != 0 ]]; then
+    echo "mpirun_sweep.sh: the P=$w launch exited $rc; its finished cases are in $rep.jsonl" \
          "(run again to resume)" >&2
     status=1
   fi

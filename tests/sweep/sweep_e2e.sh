@@ -59,4 +59,19 @@ printf '{"journal": "cpbench", "schema_version": 1, "world_size": 2}\n{"id": 3}\
 expect 2 "journal 'broken.jsonl' record 2" -- "$MPIEXEC" $FLAGS -np 2 "$CLI" sweep tiny.json \
   --out x.json --resume broken.jsonl
 expect 2 "unknown metric 'speed'" -- "$CLI" compare run.json run.json --metric-threshold speed=5%
+# A case the method cannot run is recorded as unsupported and the sweep goes on.
+echo '{"method": ["ulysses"], "mask": ["causal"], "seqlen": [64], "heads": [3], "head_dim": [16],
+ "world": [2], "iterations": 1}' > unsup.json
+# shellcheck disable=SC2086
+expect 0 "1 unsupported" -- "$MPIEXEC" $FLAGS -np 2 "$CLI" sweep unsup.json --out unsup.out.json
+
+# A case past timeout_s: journaled as "timeout", the job stops (124); resuming skips it.
+echo '{"mask": ["full"], "seqlen": [16384, 64], "heads": [8], "head_dim": [64], "iterations": 1,
+ "warmup": 0, "timeout_s": 2}' > slow.json
+# shellcheck disable=SC2086
+expect 124 "exceeded" -- "$MPIEXEC" $FLAGS -np 1 "$CLI" sweep slow.json --out slow.out.json
+grep -q '"status":"timeout"' slow.out.json.jsonl || fail "timeout not journaled"
+# shellcheck disable=SC2086
+expect 1 "1 ok, 0 unsupported, 0 error, 1 timeout" -- "$MPIEXEC" $FLAGS -np 1 "$CLI" sweep \
+  slow.json --out slow.out.json --resume slow.out.json.jsonl
 echo "sweep e2e: all checks passed"
