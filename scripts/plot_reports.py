@@ -131,6 +131,14 @@ def footnote(fig, sources):
     fig.text(0.01, 0.005, text, fontsize=6.5, color="#555555", ha="left", va="bottom", wrap=True)
 
 
+def legend(ax, n):
+    """Inside the axes for a few lines, outside on the right for many (never over data)."""
+    if n <= 6:
+        ax.legend(fontsize=7)
+    else:
+        ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+
+
 def save(fig, out_dir, name, formats, written):
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     for fmt in formats:
@@ -158,7 +166,7 @@ def chart_tflops(cases, sources, out_dir, formats, written):
         shapes.add(shape_label(p))
     if not series:
         return False
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = plt.subplots(figsize=(8 + (3 if len(series) > 6 else 0), 5))
     style = Styler()
     for (group, mask), pts in sorted(series.items()):
         pts.sort()
@@ -171,7 +179,7 @@ def chart_tflops(cases, sources, out_dir, formats, written):
     ax.set_title(f"Attention throughput vs sequence length, per kernel and mask, {what}\n"
                  + "; ".join(sorted(shapes)), fontsize=10)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, ncol=2 if len(series) > 8 else 1)
+    legend(ax, len(series))
     footnote(fig, sources)
     save(fig, out_dir, "tflops_vs_seqlen", formats, written)
     return True
@@ -234,7 +242,7 @@ def chart_memory(cases, sources, out_dir, formats, written):
             (p["seq"], c["metrics"]["peak_rss_bytes_max"] / 2**20))
     if not series:
         return False
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = plt.subplots(figsize=(8 + (3 if len(series) > 6 else 0), 5))
     style = Styler()
     for (group, mask), pts in sorted(series.items()):
         pts.sort()
@@ -245,7 +253,7 @@ def chart_memory(cases, sources, out_dir, formats, written):
     ax.set_ylabel("peak memory per rank (MiB, max over ranks)")
     ax.set_title("Peak memory vs sequence length (host RSS high-water mark)", fontsize=10)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=6, ncol=2 if len(series) > 8 else 1)
+    legend(ax, len(series))
     footnote(fig, sources)
     save(fig, out_dir, "memory_vs_seqlen", formats, written)
     return True
