@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <memory>
 #include <optional>
 
@@ -258,6 +259,13 @@ reports::CaseResult run_case(const CaseSpec& spec, RunContext& ctx) {
   Communicator& world = *ctx.world;
   const auto case_start = Clock::now();
   reports::CaseResult res{.id = spec.id(), .params = spec.params_json(), .status = "ok"};
+  {
+    std::map<std::string, int> per_host;
+    for (const auto& h : ctx.hostnames) ++per_host[h];
+    int most = 0;
+    for (const auto& [host, n] : per_host) most = std::max(most, n);
+    res.params["ranks_per_host"] = std::max(most, 1);
+  }
   std::optional<Watchdog::Scope> dog;
   if (ctx.watchdog) dog.emplace(*ctx.watchdog, res.id, spec.timeout_seconds);
 
@@ -490,7 +498,10 @@ reports::CaseResult run_case(const CaseSpec& spec, RunContext& ctx) {
                             .wait_seconds = x.op_wait[op]});
       m.compute_seconds = std::max(m.compute_seconds, rm.compute_seconds);
       m.comm_wait_seconds = std::max(m.comm_wait_seconds, rm.comm_wait_seconds);
-      m.harness_overhead_seconds = std::max(m.harness_overhead_seconds, rm.overhead_seconds);
+      // Overhead can be a few microseconds negative (timer granularity): a max that
+      // starts at 0 would hide that, so start from rank 0's value.
+      m.harness_overhead_seconds =
+          r == 0 ? rm.overhead_seconds : std::max(m.harness_overhead_seconds, rm.overhead_seconds);
       m.bytes_sent_max = std::max(m.bytes_sent_max, rm.bytes_sent);
       m.bytes_received_max = std::max(m.bytes_received_max, rm.bytes_received);
       m.expected_bytes_sent_max = std::max(m.expected_bytes_sent_max, rm.expected_bytes_sent);

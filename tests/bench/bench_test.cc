@@ -261,6 +261,8 @@ TEST_F(SelfWorld, OkCaseWithVerification) {
   ASSERT_EQ(r.status, "ok") << r.reason;
   ASSERT_TRUE(r.metrics);
   const auto& m = *r.metrics;
+  EXPECT_EQ(r.params["ranks_per_host"], 1);
+  EXPECT_EQ(r.params["world_size"], 1);
   EXPECT_EQ(m.step_seconds.iterations, 2);
   EXPECT_GT(m.step_seconds.median, 0);
   EXPECT_DOUBLE_EQ(m.flops, 3.5 * 4.0 * double(m.mask_area) * 16 * 2);
