@@ -1,4 +1,5 @@
-// cpbench: the driver. Subcommands list / mask / run / validate (docs/cli.md).
+// cpbench: the driver. Subcommands list / mask / run / validate (docs/cli.md), plus
+// sweep / compare / report registered from bench/commands.h.
 // Arguments are parsed before the communicator starts, so a typo fails fast on
 // every rank alike; InputError is caught once, here, and becomes exit status 2.
 // Exit status of `run`: 0 when every case is ok or unsupported, 1 when a case
@@ -18,6 +19,7 @@
 #endif
 
 #include "bench/case_runner.h"
+#include "bench/commands.h"
 #include "bench/options.h"
 #include "bench/stats.h"
 #include "common/errors.h"
@@ -379,6 +381,11 @@ int run_main(int argc, char** argv) {
   auto* validate = app.add_subcommand("validate", "check report(s) against schema v1");
   std::vector<std::string> files;
   validate->add_option("report", files, "report JSON file(s)")->required();
+
+  // sweep / compare / report run from their own callbacks (bench/commands.h).
+  add_sweep_command(app, command_line, &argc, &argv);
+  add_compare_command(app);
+  add_report_command(app);
 
   const bool lead = launcher_rank() == 0;
   try {
