@@ -11,13 +11,13 @@
 #   scripts/perf/cp_cpu.sh --show out/perf/cp-cpu.json   # tables of an existing report
 #
 # Env: CPBENCH (default build/bench/cpbench), CPB_PERF_OUT (default out/perf/cp-cpu.json),
-# CPB_PERF_HEADS (default 4), CPB_PERF_ITERS (default 10), CPB_PERF_WARMUP (default 1).
+# CPB_PERF_HEADS (default 8: about 2.7 s per fwd+bwd step on an idle core), CPB_PERF_ITERS (default 10), CPB_PERF_WARMUP (default 1).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 cpbench="${CPBENCH:-build/bench/cpbench}"
 out="${CPB_PERF_OUT:-out/perf/cp-cpu.json}"
-heads="${CPB_PERF_HEADS:-4}"
+heads="${CPB_PERF_HEADS:-8}"
 iters="${CPB_PERF_ITERS:-10}"
 warmup="${CPB_PERF_WARMUP:-1}"
 
