@@ -156,7 +156,7 @@ int cmd_list(bool as_json) {
 }
 
 int cmd_mask(const std::string& kind, const std::string& seq_text, const MaskFlags& flags,
-             bool seed_given, uint64_t seed, int max_side, int64_t block) {
+             uint64_t seed, int max_side, int64_t block) {
   std::vector<int64_t> seqs = parse_size_list(seq_text, "--seq");
   CPB_REQUIRE(seqs.size() == 1, "`cpbench mask` takes one --seq, got '{}'", seq_text);
   CPB_REQUIRE(max_side >= 1, "--max-side {} must be >= 1", max_side);
@@ -172,7 +172,6 @@ int cmd_mask(const std::string& kind, const std::string& seq_text, const MaskFla
         used, "--{} is not a parameter of mask '{}'; its parameters: {}", flag, kind,
         def.params.empty() ? std::string("none") : fmt::format("{}", fmt::join(def.params, ", ")));
   }
-  (void)seed_given;
   MaskSpec spec = build_mask_spec(kind, params, seed);
   Mask mask = make_mask(spec, S);
   nlohmann::json sj = spec;
@@ -343,7 +342,7 @@ int run_main(int argc, char** argv) {
   mask->add_option("--mask", mask_kind, "mask kind (see `cpbench list`)")->required();
   mask->add_option("--seq", mask_seq, "sequence length S (k/M suffixes allowed)")->required();
   mask_flags.add(*mask);
-  auto* mask_seed_opt = mask->add_option("--seed,--mask-seed", mask_seed, "document sampling seed");
+  mask->add_option("--seed,--mask-seed", mask_seed, "document sampling seed (default 0)");
   mask->add_option("--max-side", max_side, "picture size in cells (default 64)");
   mask->add_option("--tile", tile, "block map tile size (default 128)");
 
@@ -406,9 +405,7 @@ int run_main(int argc, char** argv) {
   }
 
   if (*list) return cmd_list(list_json);
-  if (*mask)
-    return cmd_mask(mask_kind, mask_seq, mask_flags, mask_seed_opt->count() > 0, mask_seed,
-                    max_side, tile);
+  if (*mask) return cmd_mask(mask_kind, mask_seq, mask_flags, mask_seed, max_side, tile);
   if (*validate) return cmd_validate(files);
   opt.kernels = split_list(kernels, "--kernel");
   opt.masks = split_list(masks, "--mask");
