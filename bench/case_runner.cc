@@ -142,7 +142,9 @@ reports::TensorError compare(const std::string& name, const std::vector<float>& 
     max_abs = std::max(max_abs, e);
     max_ref = std::max(max_ref, std::abs(b));
   }
-  reports::TensorError t{.tensor = name, .max_abs_error = max_abs};
+  reports::TensorError t;
+  t.tensor = name;
+  t.max_abs_error = max_abs;
   t.max_rel_error = max_ref > 0 ? max_abs / max_ref : max_abs;
   t.tolerance = tol.atol + tol.rtol * max_ref;
   t.passed = std::isfinite(max_abs) && max_abs <= t.tolerance;
@@ -154,7 +156,10 @@ reports::TensorError compare(const std::string& name, const std::vector<float>& 
 reports::Verification verify(const CaseSpec& spec, const Mask& mask, CaseBuffers& b,
                              const std::vector<Range>& ranges, Communicator& world) {
   Tolerance tol = tolerance_for(spec.dtype);
-  reports::Verification v{.reference = "cpu_reference", .atol = tol.atol, .rtol = tol.rtol};
+  reports::Verification v;
+  v.reference = "cpu_reference";
+  v.atol = tol.atol;
+  v.rtol = tol.rtol;
   const int64_t n = b.q.view.tokens, S = spec.seq;
   std::vector<int64_t> my_ids;
   for (const auto& r : ranges)
@@ -258,7 +263,10 @@ Tolerance tolerance_for(DType dtype) {
 reports::CaseResult run_case(const CaseSpec& spec, RunContext& ctx) {
   Communicator& world = *ctx.world;
   const auto case_start = Clock::now();
-  reports::CaseResult res{.id = spec.id(), .params = spec.params_json(), .status = "ok"};
+  reports::CaseResult res;
+  res.id = spec.id();
+  res.params = spec.params_json();
+  res.status = "ok";
   {
     std::map<std::string, int> per_host;
     for (const auto& h : ctx.hostnames) ++per_host[h];
