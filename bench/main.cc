@@ -283,7 +283,27 @@ int cmd_run(RunOptions opt, const std::vector<std::string>& command_line, int* a
                       {"command_line", command_line},
                       {"world_size", world->size()}});
     }
-    Watchdog dog;
+    // On expiry rank 0 first journals the case as "timeout" (best effort: another
+    // rank's watchdog may stop the job first), then the job stops as the default does.
+    // `running` is written before the case arms the watchdog (under its mutex), so the
+    // watchdog thread reads a complete value.
+    const CaseSpec* running = nullptr;
+    Watchdog dog([&](const std::string& message) {
+      if (journal.is_open() && running) {
+        reports::CaseResult t;
+        t.id = running->id();
+        t.params = running->params_json();
+        t.status = "timeout";
+        t.reason = message;
+        try {
+          journal.append(nlohmann::json(t));
+        } catch (const std::exception&) {
+          // Stopping the job matters more than the record.
+        }
+      }
+      fmt::print(stderr, "{}\n", message);
+      abort_job(kWatchdogExitCode);
+    });
     ctx.watchdog = &dog;
 
     reports::Report report;
@@ -293,6 +313,7 @@ int cmd_run(RunOptions opt, const std::vector<std::string>& command_line, int* a
       fmt::print("cpbench: {} case(s) on {} rank(s) ({} communicator)\n", cases.size(),
                  world->size(), world->backend());
     for (const auto& spec : cases) {
+      running = &spec;
       reports::CaseResult r = run_case(spec, ctx);
       if (r.status == "error") exit_code = std::max(exit_code, kExitCaseError);
       if (r.verification && r.verification->skipped_reason.empty() && !r.verification->passed)
