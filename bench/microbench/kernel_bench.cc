@@ -11,10 +11,13 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <map>
 #include <memory>
 #include <random>
@@ -32,7 +35,7 @@ namespace {
 struct Options {
   int64_t seq = 4096, heads = 8, kv_heads = 8, dim = 128;
   DType dtype = DType::kF32;
-  int64_t iters = 3, bwd_iters = 2, reference_seq = 256;
+  int64_t iters = 3, bwd_iters = 2, reference_seq = 256, pairs = 15;
 };
 
 const std::vector<std::string> kMasks = {"full", "causal", "sliding_window", "document",
@@ -123,6 +126,8 @@ void set_counters(benchmark::State& state, double flops, const Mask& mask) {
   state.counters["threads"] = omp_get_max_threads();
 }
 
+void register_paired_causal(const std::string& kernel_name, int64_t s, const Options& o);
+
 void register_kernel_cases(const std::string& kernel_name, int64_t s, const Options& o) {
   auto probe = KernelRegistry::instance().create(kernel_name);
   const AttentionShape shape{.seq_q = s,
@@ -159,6 +164,56 @@ void register_kernel_cases(const std::string& kernel_name, int64_t s, const Opti
           ->Unit(benchmark::kMillisecond);
     }
   }
+  if (kernel_name != "cpu_reference") register_paired_causal(kernel_name, s, o);
+}
+
+// causal/full time measured in adjacent pairs (order alternating), so both
+// calls of a pair see the same load on a shared machine; the median over pairs
+// is robust to the load changing between the separate full and causal cases.
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n == 0 ? 0.0 : (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
+}
+
+double cpu_now() {
+  timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+}
+
+void register_paired_causal(const std::string& kernel_name, int64_t s, const Options& o) {
+  const std::string name =
+      fmt::format("{}/fwd/causal_over_full_paired/{}", kernel_name, shape_suffix(s, o));
+  auto* b = benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& state) {
+    auto kernel = KernelRegistry::instance().create(kernel_name);
+    Problem full(s, o, "full"), causal(s, o, "causal");
+    const float scale = 1.f / std::sqrt(static_cast<float>(o.dim));
+    kernel->forward(full.fwd(scale));
+    kernel->forward(causal.fwd(scale));
+    std::vector<double> wall, cpu;
+    int64_t i = 0;
+    for (auto _ : state) {
+      double w[2], c[2];  // [0] full, [1] causal
+      for (int k = 0; k < 2; ++k) {
+        const int which = (i % 2) ^ k;
+        const auto t0 = std::chrono::steady_clock::now();
+        const double c0 = cpu_now();
+        kernel->forward(which ? causal.fwd(scale) : full.fwd(scale));
+        c[which] = cpu_now() - c0;
+        w[which] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      }
+      wall.push_back(w[1] / w[0]);
+      cpu.push_back(c[1] / c[0]);
+      ++i;
+    }
+    state.counters["ratio_wall_median"] = median(wall);
+    state.counters["ratio_cpu_median"] = median(cpu);
+    state.counters["ratio_wall_min"] = *std::min_element(wall.begin(), wall.end());
+    state.counters["ratio_wall_max"] = *std::max_element(wall.begin(), wall.end());
+    state.counters["threads"] = omp_get_max_threads();
+  });
+  b->Iterations(o.pairs)->MeasureProcessCPUTime()->UseRealTime()->Unit(benchmark::kMillisecond);
 }
 
 // The same FLOPs as a full-mask forward, as two OpenBLAS GEMMs per head on the
@@ -259,9 +314,11 @@ class RecordingReporter : public benchmark::BenchmarkReporter {
       auto it = r.counters.find("TFLOPS");
       const double tflops = it == r.counters.end() ? 0.0 : double(it->second);
       const double time = r.GetAdjustedRealTime(), cpu = r.GetAdjustedCPUTime();
-      auto [slot, fresh] =
-          results_.try_emplace(r.run_name.function_name, Result{tflops, time, cpu});
-      if (!fresh && time < slot->second.time) slot->second = {tflops, time, cpu};  // best of reps
+      std::map<std::string, double> counters;
+      for (const auto& [k, c] : r.counters) counters[k] = c.value;
+      Result res{tflops, time, cpu, std::move(counters)};
+      auto [slot, fresh] = results_.try_emplace(r.run_name.function_name, res);
+      if (!fresh && time < slot->second.time) slot->second = std::move(res);  // best of reps
     }
     inner_->ReportRuns(runs);
   }
@@ -269,6 +326,7 @@ class RecordingReporter : public benchmark::BenchmarkReporter {
 
   struct Result {
     double tflops, time, cpu_time;  // best repetition; times in the benchmark's unit
+    std::map<std::string, double> counters;
   };
   const std::map<std::string, Result>& results() const { return results_; }
 
@@ -322,6 +380,17 @@ void print_summary(const std::map<std::string, RecordingReporter::Result>& res, 
                      causal->cpu_time / full->cpu_time);
       std::fprintf(stderr, "\n");
     }
+    if (const auto* paired = find(fmt::format("{}/fwd/causal_over_full_paired/{}", kernel, sfx))) {
+      auto at = [&](const char* k) {
+        auto it = paired->counters.find(k);
+        return it == paired->counters.end() ? 0.0 : it->second;
+      };
+      std::fprintf(stderr,
+                   "%s fwd causal/full time, adjacent pairs: median %.3f [%.3f] (min %.3f, "
+                   "max %.3f)\n",
+                   kernel.c_str(), at("ratio_wall_median"), at("ratio_cpu_median"),
+                   at("ratio_wall_min"), at("ratio_wall_max"));
+    }
   }
 }
 
@@ -339,7 +408,7 @@ Options parse(int argc, char** argv) {
     const auto eq = a.find('=');
     CPB_REQUIRE(a.rfind("--", 0) == 0 && eq != std::string::npos,
                 "unknown argument '{}'; allowed: --seq= --heads= --kv-heads= --dim= --dtype= "
-                "--iters= --bwd-iters= --reference-seq= and --benchmark_* flags",
+                "--iters= --bwd-iters= --reference-seq= --pairs= and --benchmark_* flags",
                 a);
     const std::string key = a.substr(0, eq), val = a.substr(eq + 1);
     if (key == "--dtype")
@@ -356,6 +425,8 @@ Options parse(int argc, char** argv) {
       o.iters = parse_int(val.c_str(), "--iters");
     else if (key == "--bwd-iters")
       o.bwd_iters = parse_int(val.c_str(), "--bwd-iters");
+    else if (key == "--pairs")
+      o.pairs = parse_int(val.c_str(), "--pairs");
     else if (key == "--reference-seq")
       o.reference_seq = parse_int(val.c_str(), "--reference-seq");
     else
