@@ -11,7 +11,8 @@
 #   scripts/perf/cp_cpu.sh --show out/perf/cp-cpu.json   # tables of an existing report
 #
 # Env: CPBENCH (default build/bench/cpbench), CPB_PERF_OUT (default out/perf/cp-cpu.json),
-# CPB_PERF_HEADS (default 8: about 2.7 s per fwd+bwd step on an idle core), CPB_PERF_ITERS (default 10), CPB_PERF_WARMUP (default 1).
+# CPB_PERF_HEADS (default 8: about 2.7 s per fwd+bwd step on an idle core),
+# CPB_PERF_ITERS (default 10), CPB_PERF_WARMUP (default 1).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
@@ -83,7 +84,8 @@ ranks=2
 mkdir -p "$(dirname "$out")"
 base="${out%.json}"
 
-echo "cp_cpu: $(date -u +%Y-%m-%dT%H:%M:%SZ) commit $(git rev-parse HEAD 2>/dev/null || echo unknown)"
+commit="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
+echo "cp_cpu: $(date -u +%Y-%m-%dT%H:%M:%SZ) commit $commit"
 echo "cp_cpu: load before: $(uptime)"
 parts=()
 for pass in fwd+bwd fwd; do
