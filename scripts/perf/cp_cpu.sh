@@ -11,7 +11,7 @@
 #   scripts/perf/cp_cpu.sh --show out/perf/cp-cpu.json   # tables of an existing report
 #
 # Env: CPBENCH (default build/bench/cpbench), CPB_PERF_OUT (default out/perf/cp-cpu.json),
-# CPB_PERF_HEADS (default 8: about 2.7 s per fwd+bwd step on an idle core),
+# CPB_PERF_HEADS (default 8: about 3 s per fwd+bwd step on an idle core),
 # CPB_PERF_ITERS (default 10), CPB_PERF_WARMUP (default 1).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
