@@ -18,6 +18,14 @@
 #include "parallel/agree.h"
 #include "parallel/cp_method.h"
 
+#ifdef CPB_HAVE_CUDA
+#include "common/cuda_runtime.h"
+#include "kernels/cuda/cuda_flash.h"
+#endif
+#ifdef CPB_HAVE_NCCL
+#include "parallel/nccl_communicator.h"
+#endif
+
 namespace cpb::bench {
 namespace {
 
@@ -91,6 +99,110 @@ struct CaseBuffers {
             .dv = dv.view};
   }
 };
+
+#ifdef CPB_HAVE_CUDA
+// Device mirror of a case for kernels that take CUDA tensors: every tensor is a
+// DeviceBuffer of the case's tracking allocator (so its peak is the case's device
+// memory), inputs are uploaded from the host buffers filled by global index, and
+// results come back to those host buffers for verification.
+struct DeviceCaseBuffers {
+  struct Slot {
+    DeviceBuffer buf;
+    std::size_t bytes = 0;
+  };
+  Slot q, k, v, out, dout, dq, dk, dv, lse;
+  TensorView qv, kv, vv, outv, doutv, dqv, dkv, dvv;
+  LseView lsev;
+
+  static std::size_t bytes_of(const TensorView& t) {
+    return static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype);
+  }
+  static Slot make(DeviceAllocator& a, std::size_t bytes) {
+    Slot s{.buf = DeviceBuffer(a, bytes), .bytes = bytes};
+    if (bytes) CPB_CUDA_CHECK(cudaMemset(s.buf.data(), 0, bytes));
+    return s;
+  }
+  static TensorView on_device(const Slot& s, const TensorView& host) {
+    return packed_view(s.buf.data(), host.dtype, Device::kCuda, host.tokens, host.heads,
+                       host.head_dim);
+  }
+  static void upload(const Slot& s, const TensorView& host) {
+    if (s.bytes)
+      CPB_CUDA_CHECK(cudaMemcpy(s.buf.data(), host.data, s.bytes, cudaMemcpyHostToDevice));
+  }
+  static void download(const Slot& s, void* host) {
+    if (s.bytes) CPB_CUDA_CHECK(cudaMemcpy(host, s.buf.data(), s.bytes, cudaMemcpyDeviceToHost));
+  }
+
+  // Shapes and dtypes from the host buffers (packed THD); q, k, v, dout uploaded.
+  DeviceCaseBuffers(DeviceAllocator& a, CaseBuffers& h)
+      : q(make(a, bytes_of(h.q.view))),
+        k(make(a, bytes_of(h.k.view))),
+        v(make(a, bytes_of(h.v.view))),
+        out(make(a, bytes_of(h.out.view))),
+        dout(make(a, bytes_of(h.dout.view))),
+        dq(make(a, bytes_of(h.dq.view))),
+        dk(make(a, bytes_of(h.dk.view))),
+        dv(make(a, bytes_of(h.dv.view))),
+        lse(make(a,
+                 static_cast<std::size_t>(h.lse.view.tokens * h.lse.view.heads) * sizeof(float))) {
+    qv = on_device(q, h.q.view);
+    kv = on_device(k, h.k.view);
+    vv = on_device(v, h.v.view);
+    outv = on_device(out, h.out.view);
+    doutv = on_device(dout, h.dout.view);
+    dqv = on_device(dq, h.dq.view);
+    dkv = on_device(dk, h.dk.view);
+    dvv = on_device(dv, h.dv.view);
+    lsev = {.data = lse.buf.as<float>(),
+            .device = Device::kCuda,
+            .tokens = h.lse.view.tokens,
+            .heads = h.lse.view.heads,
+            .token_stride = h.lse.view.heads};
+    upload(q, h.q.view);
+    upload(k, h.k.view);
+    upload(v, h.v.view);
+    upload(dout, h.dout.view);
+  }
+
+  // Results of the last iteration into the host buffers (their layout is identical).
+  void download_results(CaseBuffers& h) const {
+    CPB_CUDA_CHECK(cudaDeviceSynchronize());
+    download(out, h.out.view.data);
+    download(lse, h.lse.view.data);
+    download(dq, h.dq.view.data);
+    download(dk, h.dk.view.data);
+    download(dv, h.dv.view.data);
+  }
+
+  CpTensors tensors() {
+    return {.q = qv,
+            .k = kv,
+            .v = vv,
+            .out = outv,
+            .lse = lsev,
+            .dout = doutv,
+            .dq = dqv,
+            .dk = dkv,
+            .dv = dvv};
+  }
+};
+
+// The GPU a rank uses: the NCCL world's own device, else the rank's index among
+// the ranks on its host, modulo the GPUs it sees (several ranks may share one).
+int pick_device(Communicator& world, const std::vector<std::string>& hostnames) {
+#ifdef CPB_HAVE_NCCL
+  if (auto* n = dynamic_cast<NcclCommunicator*>(&world)) return n->device();
+#endif
+  int local = 0;
+  const int me = world.rank();
+  if (me < static_cast<int>(hostnames.size()))
+    for (int r = 0; r < me; ++r) local += hostnames[static_cast<size_t>(r)] == hostnames[me];
+  const int devices = cuda_device_count();
+  CPB_CHECK(devices > 0, "a CUDA case reached a rank that sees no GPU");
+  return local % devices;
+}
+#endif
 
 bool runs_forward(Pass p) { return p != Pass::kBackward; }
 bool runs_backward(Pass p) { return p != Pass::kForward; }
@@ -231,6 +343,7 @@ struct RankRow {
   double sent, received, exp_sent, exp_received;
   double tokens, area, rss, rss_reset;
   double op_calls[6], op_sent[6], op_received[6], op_wait[6];
+  double on_device, device_peak, driver_peak;  // CUDA path: tracked and driver's peak bytes
 };
 constexpr int kOps = static_cast<int>(CommOp::kCount);
 static_assert(kOps == 6, "RankRow holds one slot per CommOp");
@@ -309,7 +422,23 @@ reports::CaseResult run_case(const CaseSpec& spec, RunContext& ctx) {
                .mask = &mask,
                .scale = 1.0f / std::sqrt(static_cast<float>(spec.head_dim)),
                .config = spec.cp};
-    if (Support ks = kernel->supports(shape); !ks.ok()) {
+    Support ks = kernel->supports(shape);
+#ifdef CPB_HAVE_CUDA
+    // A kernel's device is the one it accepts: host first, else CUDA (cuda_flash).
+    if (!ks.ok()) {
+      AttentionShape gpu = shape;
+      gpu.device = Device::kCuda;
+      if (Support kg = kernel->supports(gpu); kg.ok()) {
+        shape = gpu;
+        problem.shape = gpu;
+        ks = kg;
+      } else {
+        ks = Support::no(fmt::format("on cpu: {}; on cuda: {}", ks.reason, kg.reason));
+      }
+    }
+#endif
+    if (ks.ok()) res.params["device"] = shape.device == Device::kCuda ? "cuda" : "cpu";
+    if (!ks.ok()) {
       code = kUnsupported;
       reason = named("kernel", spec.kernel, ks.reason);
     } else if (Support ms = method->supports(problem); !ms.ok()) {
@@ -333,7 +462,22 @@ reports::CaseResult run_case(const CaseSpec& spec, RunContext& ctx) {
   std::unique_ptr<CaseBuffers> buf;
   std::vector<double> times, compute;
   CommStats comm;
+  const bool on_gpu = problem.shape.device == Device::kCuda;
+  double device_peak = 0, driver_peak = 0;
+#ifdef CPB_HAVE_CUDA
+  // Declared before the buffers it owns, so it outlives them.
+  std::optional<DeviceAllocator> device_alloc;
+  std::unique_ptr<DeviceCaseBuffers> dbuf;
+  std::optional<CudaEventTimer> timer;
+#endif
   try {
+#ifdef CPB_HAVE_CUDA
+    if (on_gpu) {
+      CPB_CUDA_CHECK(cudaSetDevice(pick_device(world, ctx.hostnames)));
+      device_alloc.emplace();
+      timer.emplace();
+    }
+#endif
     method->setup(problem, world, *kernel);
     ranges = method->local_tokens();
     int64_t n = 0;
@@ -341,6 +485,13 @@ reports::CaseResult run_case(const CaseSpec& spec, RunContext& ctx) {
     buf = std::make_unique<CaseBuffers>(spec, n);
     buf->fill(spec.seed, ranges);
     CpTensors t = buf->tensors();
+#ifdef CPB_HAVE_CUDA
+    if (on_gpu) {
+      dbuf = std::make_unique<DeviceCaseBuffers>(*device_alloc, *buf);
+      t = dbuf->tensors();
+      if (!spec.verify) buf.reset();  // the host copy is only needed to compare results
+    }
+#endif
     if (spec.pass == Pass::kBackward) method->forward(t);  // out + LSE for backward, untimed
     for (int i = 0; i < spec.warmup; ++i) {
       if (runs_forward(spec.pass)) method->forward(t);
@@ -349,8 +500,15 @@ reports::CaseResult run_case(const CaseSpec& spec, RunContext& ctx) {
     method->reset_comm_stats();
     times.reserve(static_cast<size_t>(spec.iters));
     for (int i = 0; i < spec.iters; ++i) {
+#ifdef CPB_HAVE_CUDA
+      // Every rank's device idle before the barrier, so the step starts together.
+      if (on_gpu) CPB_CUDA_CHECK(cudaDeviceSynchronize());
+#endif
       world.barrier();
       auto t0 = Clock::now();
+#ifdef CPB_HAVE_CUDA
+      if (on_gpu) timer->start(cudaStreamLegacy);
+#endif
       double c = 0;
       if (runs_forward(spec.pass)) {
         method->forward(t);
@@ -360,10 +518,39 @@ reports::CaseResult run_case(const CaseSpec& spec, RunContext& ctx) {
         method->backward(t);
         c += method->compute_seconds();
       }
+#ifdef CPB_HAVE_CUDA
+      if (on_gpu) {
+        // Kernels run asynchronously on the legacy stream: the step is the device
+        // time between the events. Only comm-free `none` reaches this path (CP
+        // methods refuse device tensors), so all of it is kernel time.
+        timer->stop(cudaStreamLegacy);
+        const double s = timer->seconds();
+        times.push_back(s);
+        compute.push_back(s);
+        continue;
+      }
+#endif
       times.push_back(seconds_since(t0));
       compute.push_back(c);
     }
     comm = method->comm_stats();
+#ifdef CPB_HAVE_CUDA
+    if (on_gpu) {
+      // Tracked: the case's tensors (live for the whole loop) plus the kernel's own
+      // scratch and block maps at their peak. Driver: the device's used memory.
+      DeviceMemoryStats ds = device_alloc->stats();
+      int64_t tracked = ds.peak_bytes, driver = ds.driver_peak_used_bytes;
+      if (const auto* cf = dynamic_cast<const CudaFlashKernel*>(kernel.get())) {
+        DeviceMemoryStats ks = cf->allocator().stats();
+        tracked += ks.peak_bytes;
+        driver = std::max(driver, ks.driver_peak_used_bytes);
+      }
+      driver = std::max(driver, driver_memory_view().used_bytes());
+      device_peak = double(tracked);
+      driver_peak = double(driver);
+      if (spec.verify) dbuf->download_results(*buf);
+    }
+#endif
   } catch (const std::exception& e) {
     code = kError;
     reason = describe_exception(e);
@@ -409,7 +596,10 @@ reports::CaseResult run_case(const CaseSpec& spec, RunContext& ctx) {
               .op_calls = {},
               .op_sent = {},
               .op_received = {},
-              .op_wait = {}};
+              .op_wait = {},
+              .on_device = on_gpu ? 1.0 : 0.0,
+              .device_peak = device_peak,
+              .driver_peak = driver_peak};
   for (const auto& r : ranges) row.tokens += double(r.size());
   row.area = double(mask.restrict(std::span<const Range>(ranges),
                                   std::span<const Range>(std::vector<Range>{{0, spec.seq}}))
@@ -496,7 +686,17 @@ reports::CaseResult run_case(const CaseSpec& spec, RunContext& ctx) {
           .local_tokens = std::llround(x.tokens),
           .area = std::llround(x.area),
           .peak_rss_bytes = std::llround(x.rss),
-          .peak_rss_reset = x.rss_reset != 0};
+          .peak_rss_reset = x.rss_reset != 0,
+          .peak_device_bytes = std::nullopt,
+          .driver_peak_used_bytes = std::nullopt};
+      if (x.on_device != 0) {
+        rm.peak_device_bytes = std::llround(x.device_peak);
+        rm.driver_peak_used_bytes = std::llround(x.driver_peak);
+        m.peak_device_bytes_max =
+            std::max(m.peak_device_bytes_max.value_or(0), *rm.peak_device_bytes);
+        m.driver_peak_used_bytes_max =
+            std::max(m.driver_peak_used_bytes_max.value_or(0), *rm.driver_peak_used_bytes);
+      }
       for (int op = 0; op < kOps; ++op)
         if (x.op_calls[op] > 0)
           rm.ops.push_back({.op = std::string(to_string(static_cast<CommOp>(op))),
@@ -522,7 +722,13 @@ reports::CaseResult run_case(const CaseSpec& spec, RunContext& ctx) {
     const auto& slow = m.ranks[static_cast<size_t>(slowest)];
     double busy = slow.compute_seconds + slow.comm_wait_seconds;
     m.overlap_efficiency = busy > 0 ? slow.compute_seconds / busy : 1;
-    m.harness_overhead_fraction = med > 0 ? m.harness_overhead_seconds / med : 0;
+    // Overhead comes from per-rank means, so its fraction is taken of the same
+    // rank's mean step: dividing by the median would let outlier iterations inflate it.
+    m.harness_overhead_fraction = 0;
+    for (const auto& rm : m.ranks)
+      if (rm.step_seconds.mean > 0)
+        m.harness_overhead_fraction =
+            std::max(m.harness_overhead_fraction, rm.overhead_seconds / rm.step_seconds.mean);
     res.metrics = std::move(m);
   }
   res.wall_seconds = seconds_since(case_start);

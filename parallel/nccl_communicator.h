@@ -46,6 +46,9 @@ class NcclCommunicator final : public Communicator {
   cudaStream_t stream() const { return stream_->get(); }
   // Work that produces send buffers runs here; every op waits for it on the device.
   void set_compute_stream(cudaStream_t s) { compute_stream_ = s; }
+  // Keeps the bootstrap communicator alive as long as this one (the world of
+  // make_world_communicator: MPI must stay initialised until NCCL is destroyed).
+  void own_bootstrap(std::unique_ptr<Communicator> c) { bootstrap_ = std::move(c); }
 
   std::unique_ptr<CommRequest> start_p2p(std::span<const P2POp> ops) override;
   void all_to_all(const void* send, void* recv, std::size_t bytes_per_rank, Device dev) override;
@@ -85,6 +88,8 @@ class NcclCommunicator final : public Communicator {
   cudaStream_t compute_stream_ = nullptr;
   void* scratch_ = nullptr;
   std::size_t scratch_bytes_ = 0;
+  // Declared last, so destroyed after the destructor body has torn NCCL down.
+  std::unique_ptr<Communicator> bootstrap_;
 };
 
 }  // namespace cpb

@@ -12,6 +12,9 @@
 #include "parallel/mpi_check.h"
 #include "parallel/mpi_communicator.h"
 #endif
+#ifdef CPB_HAVE_NCCL
+#include "parallel/nccl_communicator.h"
+#endif
 
 namespace cpb {
 namespace {
@@ -56,10 +59,37 @@ bool launched_by_mpi() {
   return false;
 }
 
+bool built_with_nccl() {
+#ifdef CPB_HAVE_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
+
 std::unique_ptr<Communicator> make_world_communicator(int* argc, char*** argv,
                                                       std::string_view backend) {
-  CPB_REQUIRE(backend == "auto" || backend == "self" || backend == "mpi",
-              "unknown communicator backend '{}'; allowed: auto, self, mpi", backend);
+  CPB_REQUIRE(backend == "auto" || backend == "self" || backend == "mpi" || backend == "nccl",
+              "unknown communicator backend '{}'; allowed: auto, self, mpi, nccl", backend);
+  if (backend == "nccl") {
+#ifdef CPB_HAVE_NCCL
+    // Bootstrap as "auto" would run (MPI under an MPI launch, else the world of
+    // one); the NCCL world then carries the driver's collectives too.
+    CPB_REQUIRE(built_with_mpi() || launcher_world_size() <= 1,
+                "communicator 'nccl' under a launch of {} ranks needs MPI to bootstrap, and this "
+                "build has none; run one rank (a world of one GPU)",
+                launcher_world_size());
+    std::unique_ptr<Communicator> boot = make_world_communicator(argc, argv, "auto");
+    auto world = std::make_unique<NcclCommunicator>(*boot);
+    world->own_bootstrap(std::move(boot));
+    return world;
+#else
+    CPB_INPUT_ERROR(
+        "communicator 'nccl' requested but this build has no NCCL (configure found no nccl.h "
+        "and libnccl; set NCCL_ROOT); allowed: auto, self{}",
+        built_with_mpi() ? ", mpi" : "");
+#endif
+  }
   bool want_mpi = backend == "mpi";
   if (backend == "auto") {
 #ifdef CPB_HAVE_MPI
@@ -80,7 +110,8 @@ std::unique_ptr<Communicator> make_world_communicator(int* argc, char*** argv,
 #else
   (void)argc;
   (void)argv;
-  CPB_INPUT_ERROR("communicator 'mpi' requested but this build has no MPI; allowed: auto, self");
+  CPB_INPUT_ERROR("communicator 'mpi' requested but this build has no MPI; allowed: auto, self{}",
+                  built_with_nccl() ? ", nccl" : "");
 #endif
 }
 

@@ -15,15 +15,20 @@ namespace cpb {
 
 // True when this build has the MPI backend.
 bool built_with_mpi();
+// True when this build has the NCCL backend (CUDA and NCCL found at configure time).
+bool built_with_nccl();
 // True when the environment says an MPI launcher (mpirun, mpiexec, srun --mpi)
 // started this process.
 bool launched_by_mpi();
 
-// backend: "auto", "self" or "mpi". The MPI world initialises MPI (with
+// backend: "auto", "self", "mpi" or "nccl". The MPI world initialises MPI (with
 // MPI_THREAD_MULTIPLE requested, so the watchdog thread may abort) unless the
 // caller already did, and finalises it on destruction only if it initialised it:
-// destroy every communicator split from it first. Throws InputError for an
-// unknown backend, "mpi" in a build without MPI, or "self" under a multi-rank launch.
+// destroy every communicator split from it first. "nccl" (never chosen by "auto")
+// is an NcclCommunicator bootstrapped over MPI under an MPI launch, else a world of
+// one; it owns its bootstrap. Throws InputError for an unknown backend, "mpi" or
+// "nccl" in a build without it, "self" under a multi-rank launch, and (from the
+// NCCL constructor) a rank without a GPU or more ranks than GPUs on a host.
 std::unique_ptr<Communicator> make_world_communicator(int* argc, char*** argv,
                                                       std::string_view backend = "auto");
 

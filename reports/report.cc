@@ -59,6 +59,8 @@ void to_json(json& j, const RankMetrics& r) {
            {"area", r.area},
            {"peak_rss_bytes", r.peak_rss_bytes},
            {"peak_rss_reset", r.peak_rss_reset}};
+  if (r.peak_device_bytes) j["peak_device_bytes"] = *r.peak_device_bytes;
+  if (r.driver_peak_used_bytes) j["driver_peak_used_bytes"] = *r.driver_peak_used_bytes;
 }
 
 void to_json(json& j, const CaseMetrics& m) {
@@ -84,6 +86,8 @@ void to_json(json& j, const CaseMetrics& m) {
            {"expected_volume_formula", m.expected_volume_formula},
            {"peak_rss_bytes_max", m.peak_rss_bytes_max},
            {"ranks", m.ranks}};
+  if (m.peak_device_bytes_max) j["peak_device_bytes_max"] = *m.peak_device_bytes_max;
+  if (m.driver_peak_used_bytes_max) j["driver_peak_used_bytes_max"] = *m.driver_peak_used_bytes_max;
 }
 
 void to_json(json& j, const Verification& v) {
@@ -124,7 +128,10 @@ json conventions() {
       {"cv", "population stdev / mean"},
       {"exposed_comm", "time blocked in communicator ops (comm_wait_seconds)"},
       {"overlap_efficiency", "compute / (compute + exposed comm) on the slowest rank"},
-      {"memory", "peak resident set size (VmHWM) in bytes"}};
+      {"memory",
+       "peak resident set size (VmHWM) in bytes; CUDA cases also peak_device_bytes (tracked "
+       "allocations) and driver_peak_used_bytes (cudaMemGetInfo used)"},
+      {"step_time_cuda", "CUDA cases: device time between CUDA events around the step"}};
 }
 
 void to_json(json& j, const Report& r) {

@@ -71,6 +71,10 @@ struct RankMetrics {
   int64_t area = 0;             // visible pairs of the mask rows this rank's queries own
   int64_t peak_rss_bytes = 0;   // VmHWM after the case
   bool peak_rss_reset = false;  // true when VmHWM was reset at the case start
+  // CUDA cases only (absent from the JSON otherwise): tracked device bytes at peak
+  // (the case's tensors + the kernel's scratch) and the driver's used-memory peak.
+  std::optional<int64_t> peak_device_bytes;
+  std::optional<int64_t> driver_peak_used_bytes;
 };
 
 struct CaseMetrics {
@@ -93,6 +97,8 @@ struct CaseMetrics {
   int64_t expected_bytes_sent_max = 0, expected_bytes_received_max = 0;
   std::string expected_volume_formula;
   int64_t peak_rss_bytes_max = 0;
+  std::optional<int64_t> peak_device_bytes_max;       // CUDA cases: max over ranks
+  std::optional<int64_t> driver_peak_used_bytes_max;  // CUDA cases: max over ranks
   std::vector<RankMetrics> ranks;
 };
 

@@ -2,9 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
+#include <utility>
 
 #include "reports/report.h"
 
@@ -179,6 +181,32 @@ void check_metrics(Checker& c, const json& m, const std::string& w, int world) {
   c.field(m, w, "expected_volume_formula", Kind::kString);
   if (!c.field(m, w, "ranks", Kind::kArray)) return;
   const auto& ranks = m["ranks"];
+  // Optional device-memory pairs: a case-level max needs the per-rank values and
+  // must equal their maximum; a per-rank value alone is allowed.
+  for (const auto& [max_key, rank_key] :
+       {std::pair{"peak_device_bytes_max", "peak_device_bytes"},
+        std::pair{"driver_peak_used_bytes_max", "driver_peak_used_bytes"}}) {
+    for (size_t i = 0; i < ranks.size(); ++i)
+      if (ranks[i].is_object() && ranks[i].contains(rank_key))
+        c.non_negative(ranks[i], fmt::format("{}.ranks[{}]", w, i), rank_key, Kind::kInteger);
+    if (!m.contains(max_key)) continue;
+    if (!c.field(m, w, max_key, Kind::kInteger)) continue;
+    int64_t most = -1;
+    bool all = true;
+    for (const auto& r : ranks) {
+      if (r.is_object() && r.contains(rank_key) && r[rank_key].is_number_integer())
+        most = std::max(most, r[rank_key].get<int64_t>());
+      else
+        all = false;
+    }
+    if (!all)
+      c.fail(fmt::format("{}.{}", w, max_key),
+             fmt::format("present but not every rank has '{}'", rank_key));
+    else if (!ranks.empty() && m[max_key].get<int64_t>() != most)
+      c.fail(fmt::format("{}.{}", w, max_key),
+             fmt::format("is {}, the max over ranks' {} is {}", m[max_key].get<int64_t>(), rank_key,
+                         most));
+  }
   if (world > 0 && static_cast<int>(ranks.size()) != world)
     c.fail(w + ".ranks", fmt::format("has {} entries, world_size is {}", ranks.size(), world));
   for (size_t i = 0; i < ranks.size(); ++i) {
