@@ -165,6 +165,36 @@ TEST(ReportValidator, InfiniteErrorIsNullAndAccepted) {
   EXPECT_TRUE(problems.empty()) << joined(problems);
 }
 
+// CUDA cases add device-memory figures (optional in v1): absent is valid, present
+// must be non-negative integers whose case-level max matches the ranks.
+TEST(ReportValidator, DeviceMemoryFieldsOptionalButConsistent) {
+  Report r = sample_report();
+  json plain = r;
+  EXPECT_FALSE(plain["cases"][0]["metrics"].contains("peak_device_bytes_max"));
+  EXPECT_FALSE(plain["cases"][0]["metrics"]["ranks"][0].contains("peak_device_bytes"));
+  auto& m = *r.cases[0].metrics;
+  for (auto& rk : m.ranks) {
+    rk.peak_device_bytes = 1000 + rk.rank;
+    rk.driver_peak_used_bytes = 5000 + rk.rank;
+  }
+  m.peak_device_bytes_max = 1001;
+  m.driver_peak_used_bytes_max = 5001;
+  json good = r;
+  EXPECT_EQ(good["cases"][0]["metrics"]["ranks"][1]["peak_device_bytes"], 1001);
+  auto problems = validate_report(good);
+  EXPECT_TRUE(problems.empty()) << joined(problems);
+
+  json wrong_max = good;
+  wrong_max["cases"][0]["metrics"]["peak_device_bytes_max"] = 1000;
+  EXPECT_TRUE(mentions(validate_report(wrong_max), "peak_device_bytes_max"));
+  json missing_rank = good;
+  missing_rank["cases"][0]["metrics"]["ranks"][0].erase("driver_peak_used_bytes");
+  EXPECT_TRUE(mentions(validate_report(missing_rank), "driver_peak_used_bytes_max"));
+  json negative = good;
+  negative["cases"][0]["metrics"]["ranks"][1]["peak_device_bytes"] = -1;
+  EXPECT_TRUE(mentions(validate_report(negative), "ranks[1].peak_device_bytes"));
+}
+
 class ScratchDir : public ::testing::Test {
  protected:
   void SetUp() override {
