@@ -287,16 +287,37 @@ Comparison compare_reports(const ReportSet& base, const ReportSet& now,
   out.new_name = new_name;
   out.threshold = options.threshold;
   out.all_rows = options.all_rows;
+  // Match on the params both reports carry: a param added to the schema later (present
+  // on one side only) does not make every case "missing".
+  std::set<std::string> keys;
+  {
+    auto kb = common_param_keys(base), kn = common_param_keys(now);
+    std::vector<std::string> only_base, only_new;
+    for (const auto& k : kb)
+      if (kn.count(k))
+        keys.insert(k);
+      else
+        only_base.push_back(k);
+    for (const auto& k : kn)
+      if (!kb.count(k)) only_new.push_back(k);
+    if (!only_base.empty() || !only_new.empty())
+      out.notes.push_back(fmt::format(
+          "params ignored for matching (not in both reports): {}{}{}",
+          only_base.empty() ? "" : fmt::format("base only: {}", fmt::join(only_base, ", ")),
+          !only_base.empty() && !only_new.empty() ? "; " : "",
+          only_new.empty() ? "" : fmt::format("new only: {}", fmt::join(only_new, ", "))));
+  }
+  auto key_of = [&](const json& c) { return case_key(c, keys); };
   ReportSet scaled;
   const ReportSet* now_p = &now;
   if (options.normalize_by.is_object() && !options.normalize_by.empty()) {
     std::map<std::string, const json*> base_by_key;
-    for (const json& c : base.cases) base_by_key[case_key(c)] = &c;
+    for (const json& c : base.cases) base_by_key[key_of(c)] = &c;
     double log_sum = 0;
     int peers = 0;
     for (const json& c : now.cases) {
       if (c.value("status", "") != "ok" || !peer_matches(options.normalize_by, c)) continue;
-      auto it = base_by_key.find(case_key(c));
+      auto it = base_by_key.find(key_of(c));
       if (it == base_by_key.end() || it->second->value("status", "") != "ok") continue;
       double b = (*it->second)["metrics"]["step_seconds"].value("median", 0.0);
       double n = c["metrics"]["step_seconds"].value("median", 0.0);
@@ -315,7 +336,7 @@ Comparison compare_reports(const ReportSet& base, const ReportSet& now,
     now_p = &scaled;
   }
   std::map<std::string, const json*> new_cases;
-  for (const json& c : now_p->cases) new_cases[case_key(c)] = &c;
+  for (const json& c : now_p->cases) new_cases[key_of(c)] = &c;
   std::set<std::string> matched;
 
   auto threshold_of = [&](const MetricDef& m) -> std::optional<double> {
@@ -330,7 +351,7 @@ Comparison compare_reports(const ReportSet& base, const ReportSet& now,
   };
 
   for (const json& b : base.cases) {
-    std::string key = case_key(b);
+    std::string key = key_of(b);
     auto it = new_cases.find(key);
     if (it == new_cases.end()) {
       out.missing.push_back(case_label(b));
@@ -418,7 +439,7 @@ Comparison compare_reports(const ReportSet& base, const ReportSet& now,
     out.cases.push_back(std::move(cc));
   }
   for (const json& c : now_p->cases)
-    if (!matched.count(case_key(c))) out.added.push_back(case_label(c));
+    if (!matched.count(key_of(c))) out.added.push_back(case_label(c));
   out.failed = out.regressions > 0 || (options.fail_on_missing && !out.missing.empty());
   return out;
 }
@@ -470,6 +491,7 @@ std::string summary_line(const Comparison& c) {
 std::string render_markdown(const Comparison& c) {
   std::string s = fmt::format("## cpbench compare: `{}` -> `{}`\n\n{}\n\n", c.base_name, c.new_name,
                               summary_line(c));
+  for (const auto& n : c.notes) s += "Note: " + n + "\n\n";
   s += "| case | metric | base | new | change | test | verdict |\n";
   s += "|---|---|---:|---:|---:|---|---|\n";
   for (const Row& r : table_rows(c)) {
@@ -512,6 +534,7 @@ std::string render_text(const Comparison& c) {
   for (const Row& r : rows) s += line(r.cells);
   for (const auto& m : c.missing) s += "MISSING from new: " + m + "\n";
   for (const auto& m : c.added) s += "only in new: " + m + "\n";
+  for (const auto& n : c.notes) s += "note: " + n + "\n";
   s += summary_line(c) + "\n";
   return s;
 }

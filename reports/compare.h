@@ -78,6 +78,7 @@ struct Comparison {
   double threshold = 0.05;            // options.threshold, for the tables
   double time_scale = 1;              // factor applied to new times (normalize_by)
   int normalize_peers = 0;            // peer cases behind time_scale
+  std::vector<std::string> notes;     // e.g. params ignored for matching
   bool all_rows = false;              // options.all_rows
 };
 

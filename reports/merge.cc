@@ -155,6 +155,37 @@ std::string case_key(const json& c) {
   return p.dump();
 }
 
+std::string case_key(const json& c, const std::set<std::string>& keys) {
+  json p = json::object();
+  const json all = c.value("params", json::object());
+  for (auto& [k, v] : all.items())
+    if (keys.count(k)) p[k] = v;
+  for (const char* k : kRunControls) p.erase(k);
+  p.erase("world");
+  p["world_size"] = case_world(c);
+  return p.dump();
+}
+
+std::set<std::string> common_param_keys(const ReportSet& set) {
+  std::set<std::string> keys;
+  bool first = true;
+  for (const json& c : set.cases) {
+    std::set<std::string> mine;
+    const json params = c.value("params", json::object());  // items() must not outlive it
+    for (auto& [k, v] : params.items()) mine.insert(k);
+    if (first) {
+      keys = std::move(mine);
+      first = false;
+    } else {
+      std::set<std::string> both;
+      for (const auto& k : keys)
+        if (mine.count(k)) both.insert(k);
+      keys = std::move(both);
+    }
+  }
+  return keys;
+}
+
 int case_world(const json& c) {
   const json p = c.value("params", json::object());
   for (const char* k : {"world_size", "world"})

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,11 @@ nlohmann::json to_json(const ReportSet& set);  // the merged document
 // Parameters that identify a case across runs: its params without run controls
 // (warmup, iters, seed, ...) plus its world size. Canonical dump, sorted keys.
 std::string case_key(const nlohmann::json& c);
+// Same, over only the params in `keys` (compare matches on the params both reports
+// have, so a report from before a param was added still matches).
+std::string case_key(const nlohmann::json& c, const std::set<std::string>& keys);
+// Params present in every case of `set`.
+std::set<std::string> common_param_keys(const ReportSet& set);
 // World size of a case: params.world_size when present, else ulysses x ring degree.
 int case_world(const nlohmann::json& c);
 // Short label for tables: "ring_p2p P=4 zigzag cpu_flash causal S=8192 H=8/8 D=128 fp32 fwd".

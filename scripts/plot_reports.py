@@ -80,8 +80,18 @@ def method_label(p):
     return m
 
 
-def key_of(case):
-    p = {k: v for k, v in case.get("params", {}).items() if k not in RUN_CONTROLS}
+def common_keys(cases):
+    """Params every case carries (a param added to the schema later is ignored)."""
+    keys = None
+    for c in cases:
+        k = set(c.get("params", {}))
+        keys = k if keys is None else keys & k
+    return keys or set()
+
+
+def key_of(case, keys=None):
+    p = {k: v for k, v in case.get("params", {}).items()
+         if k not in RUN_CONTROLS and (keys is None or k in keys)}
     p.pop("world", None)
     p["world_size"] = world_of(case)
     return json.dumps(p, sort_keys=True)
@@ -297,10 +307,11 @@ def chart_breakdown(cases, sources, out_dir, formats, written):
 
 
 def chart_speedup(base_cases, base_sources, cases, sources, out_dir, formats, written):
-    base = {key_of(c): c for c in ok(base_cases)}
+    keys = common_keys(base_cases) & common_keys(cases)
+    base = {key_of(c, keys): c for c in ok(base_cases)}
     rows = []
     for c in ok(cases):
-        b = base.get(key_of(c))
+        b = base.get(key_of(c, keys))
         if not b:
             continue
         p = c["params"]

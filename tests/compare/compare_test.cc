@@ -278,3 +278,22 @@ TEST(Compare, NormalizeByPeersCancelsMachineSpeed) {
 
 }  // namespace
 }  // namespace cpb
+
+namespace cpb {
+namespace {
+
+TEST(Compare, ParamAddedLaterDoesNotBreakMatching) {
+  auto base = test::make_report({{.step = test::samples(0.010, 0.01)}});
+  auto now = test::make_report({{.step = test::samples(0.010, 0.01)}});
+  now["cases"][0]["params"]["device"] = "cpu";  // a param newer reports carry
+  auto c = reports::compare_reports(reports::report_set_from_json(base, "b"),
+                                    reports::report_set_from_json(now, "n"), {});
+  EXPECT_EQ(c.cases.size(), 1u);
+  EXPECT_TRUE(c.missing.empty());
+  ASSERT_EQ(c.notes.size(), 1u);
+  EXPECT_NE(c.notes[0].find("new only: device"), std::string::npos) << c.notes[0];
+  EXPECT_NE(reports::render_text(c).find("device"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cpb
