@@ -1,9 +1,11 @@
 // Conformance of every Communicator backend: exact data and exact byte counts for
 // every op, under real mpirun at several world sizes. Written against the
 // interface only; a backend joins by one line in kBackends and one case in
-// make_backend (NCCL later). "mpi_chunked" cuts every message into 8-byte MPI calls
-// to exercise the > INT_MAX path on small data; "mpi_cuda" and "self_cuda" pass
-// device buffers (MPI: staged through pinned memory) and skip where there is no GPU.
+// make_backend. "mpi_chunked" cuts every message into 8-byte MPI calls to exercise
+// the > INT_MAX path on small data; "mpi_cuda" and "self_cuda" pass device buffers
+// (MPI: staged through pinned memory) and skip where there is no GPU. "nccl" (host
+// buffers, staged by the backend) and "nccl_cuda" (device buffers) bootstrap over
+// MPI and skip on every rank alike unless each host has a GPU per rank on it.
 #include <gtest/gtest.h>
 #include <mpi.h>
 
@@ -18,6 +20,9 @@
 
 #ifdef CPB_HAVE_CUDA
 #include <cuda_runtime_api.h>
+#endif
+#ifdef CPB_HAVE_NCCL
+#include "parallel/nccl_communicator.h"
 #endif
 
 namespace cpb {
@@ -85,7 +90,25 @@ int64_t first_mismatch(const uint8_t* p, std::size_t n, int rank, int block) {
   return -1;
 }
 
-const std::vector<std::string> kBackends = {"self", "self_cuda", "mpi", "mpi_chunked", "mpi_cuda"};
+const std::vector<std::string> kBackends = {"self",     "self_cuda", "mpi",      "mpi_chunked",
+                                            "mpi_cuda", "nccl",      "nccl_cuda"};
+
+// NCCL needs one GPU per rank. Decided collectively (min over ranks) so every rank
+// skips or none does: a rank that skipped alone would leave the others in a collective.
+bool every_host_has_a_gpu_per_rank() {
+  MPI_Comm host;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &host);
+  int on_host = 1;
+  MPI_Comm_size(host, &on_host);
+  MPI_Comm_free(&host);
+  int gpus = 0;
+#ifdef CPB_HAVE_CUDA
+  if (cudaGetDeviceCount(&gpus) != cudaSuccess) gpus = 0;
+#endif
+  int ok = gpus >= on_host ? 1 : 0;
+  MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+  return ok == 1;
+}
 
 // nullptr (with a reason) when the backend does not apply to this run.
 std::unique_ptr<Communicator> make_backend(const std::string& name, Device* dev,
@@ -104,6 +127,25 @@ std::unique_ptr<Communicator> make_backend(const std::string& name, Device* dev,
       *dev = Device::kCuda;
     }
     return std::make_unique<SelfCommunicator>();
+  }
+  if (name == "nccl" || name == "nccl_cuda") {
+#ifdef CPB_HAVE_NCCL
+    if (!every_host_has_a_gpu_per_rank()) {
+      *skip = "nccl needs a GPU per rank on every host";
+      return nullptr;
+    }
+    if (name == "nccl_cuda") *dev = Device::kCuda;
+    MPI_Comm comm;
+    MPI_Comm_dup(MPI_COMM_WORLD, &comm);
+    MpiCommunicator bootstrap(comm, /*owns_comm=*/true);
+    auto nccl = std::make_unique<NcclCommunicator>(bootstrap);
+    // The tests' device buffers must live on the communicator's GPU.
+    cudaSetDevice(nccl->device());
+    return nccl;
+#else
+    *skip = "this build has no NCCL";
+    return nullptr;
+#endif
   }
   MpiOptions options;
   if (name == "mpi_chunked") options.max_chunk_bytes = 8;
