@@ -104,6 +104,7 @@ CaseSpec to_spec(const SweepCase& c, const SweepRunOptions& r) {
   s.cp.placement = c.placement == "strided" ? Placement::kStrided : Placement::kContiguous;
   s.cp.sharding = c.sharding;
   s.timeout_seconds = r.timeout_s;
+  s.keep_samples = r.keep_samples;
   return s;
 }
 
@@ -426,7 +427,8 @@ void add_sweep_command(CLI::App& app, const std::vector<std::string>& command_li
   sub->add_flag("--keep-samples", args->keep_samples,
                 "keep per-iteration step times in the report (overrides the config)");
   sub->add_flag("--dry-run", args->dry_run, "print the expanded cases and exit");
-  sub->add_option("--comm", args->comm, "communicator backend: auto | self | mpi (default auto)");
+  sub->add_option("--comm", args->comm,
+                  "communicator backend: auto | self | mpi | nccl (default auto)");
   sub->callback(
       [args, command_line, argc, argv] { std::exit(run_sweep(*args, command_line, argc, argv)); });
 }

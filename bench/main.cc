@@ -396,7 +396,8 @@ int run_main(int argc, char** argv) {
   run->add_option("--sharding", shardings, "sharding(s), comma list (default contiguous)");
   run->add_option("--timeout", opt.timeout_seconds,
                   "per-case watchdog in seconds, 0 disables (default 600)");
-  run->add_option("--comm", opt.comm, "communicator backend: auto | self | mpi (default auto)");
+  run->add_option("--comm", opt.comm,
+                  "communicator backend: auto | self | mpi | nccl (default auto)");
 
   auto* validate = app.add_subcommand("validate", "check report(s) against schema v1");
   std::vector<std::string> files;
