@@ -645,6 +645,7 @@ reports::CaseResult run_case(const CaseSpec& spec, RunContext& ctx) {
     m.mask_density = mask.density();
     m.flops = pass_flops(spec.pass, m.mask_area, spec.head_dim, spec.heads_q);
     m.step_seconds = summarize(step);
+    if (spec.keep_samples) m.step_seconds.samples = step;
     double med = m.step_seconds.median;
     m.tflops_total = med > 0 ? m.flops / med / 1e12 : 0;
     m.tflops_per_rank = m.tflops_total / P;

@@ -394,6 +394,8 @@ int run_main(int argc, char** argv) {
   run->add_option("--inner-ring", opt.inner_ring, "loongtrain: inner ring width W (default 1)");
   run->add_option("--placement", opt.placement, "contiguous | strided (default contiguous)");
   run->add_option("--sharding", shardings, "sharding(s), comma list (default contiguous)");
+  run->add_flag("--keep-samples", opt.keep_samples,
+                "keep per-iteration step times (max over ranks) in the report");
   run->add_option("--timeout", opt.timeout_seconds,
                   "per-case watchdog in seconds, 0 disables (default 600)");
   run->add_option("--comm", opt.comm,

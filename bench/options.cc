@@ -174,6 +174,7 @@ nlohmann::json RunOptions::to_json() const {
           {"inner_ring", inner_ring},
           {"placement", placement},
           {"timeout_seconds", timeout_seconds},
+          {"keep_samples", keep_samples},
           {"comm", comm}};
 }
 
@@ -302,7 +303,8 @@ std::vector<CaseSpec> expand_cases(const RunOptions& o, int world) {
                               .placement = o.placement == "strided" ? Placement::kStrided
                                                                     : Placement::kContiguous,
                               .sharding = sharding},
-                       .timeout_seconds = o.timeout_seconds};
+                       .timeout_seconds = o.timeout_seconds,
+                       .keep_samples = o.keep_samples};
             resolve_degrees(method, world, degrees, c.cp);
             CPB_REQUIRE(seen.insert(c.id()).second, "case '{}' is listed twice", c.id());
             cases.push_back(std::move(c));

@@ -61,6 +61,7 @@ struct RunOptions {
   int inner_ring = 1;
   std::string placement = "contiguous";
   double timeout_seconds = 600;  // per case, watchdog; <= 0 disables
+  bool keep_samples = false;     // per-iteration step times into the report
   std::string comm = "auto";     // world communicator backend
 
   nlohmann::json to_json() const;  // echoed into the report's config
@@ -80,6 +81,7 @@ struct CaseSpec {
   std::string method;
   CpConfig cp;  // world, degrees, inner ring, placement, sharding
   double timeout_seconds = 0;
+  bool keep_samples = false;  // keep per-iteration step times in the report
 
   std::string id() const;  // stable, human-readable key
   nlohmann::json params_json() const;

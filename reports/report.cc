@@ -13,6 +13,10 @@ void to_json(json& j, const TimeStats& s) {
            {"p10", s.p10},
            {"p90", s.p90},
            {"cv", s.cv}};
+  if (!s.samples.empty()) {
+    j["samples"] = s.samples;
+    j["samples_kind"] = "iteration";
+  }
 }
 
 void to_json(json& j, const Provenance& p) {

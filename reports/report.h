@@ -23,6 +23,9 @@ struct TimeStats {
   int64_t iterations = 0;
   double median = 0, mean = 0, min = 0, max = 0, p10 = 0, p90 = 0;
   double cv = 0;  // stdev / mean, population stdev; 0 when mean is 0
+  // Per-iteration step times (s, max over ranks), kept only when asked: compare's
+  // Mann-Whitney test needs the samples, not just their summary.
+  std::vector<double> samples;
 };
 
 struct HostInfo {
