@@ -17,10 +17,10 @@ ranks=4
 # Ranks share the machine's cores: one OpenMP thread each.
 export OMP_NUM_THREADS=1
 
-echo "demo: mpirun -np $ranks cpbench run (ulysses, ring_p2p, ring_allgather x full, causal, causal_document x 1024, 2048)"
+echo "demo: mpirun -np $ranks cpbench run (ulysses, ring_p2p, ring_allgather x full, causal, causal_document x 512, 1024)"
 mpirun "${mpi_flags[@]}" -np "$ranks" build/bench/cpbench run \
   --kernel cpu_flash --method ulysses,ring_p2p,ring_allgather \
-  --mask full,causal,causal_document --seq 1024,2048 \
+  --mask full,causal,causal_document --seq 512,1024 \
   --heads 8 --kv-heads 4 --head-dim 64 --dtype fp32 --pass fwd+bwd \
   --sharding zigzag --warmup 1 --iters 3 --verify --timeout 300 \
   --out "$out/report.json"
