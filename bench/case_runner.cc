@@ -7,6 +7,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <new>
 #include <optional>
 
 #include "bench/fill.h"
@@ -36,7 +37,8 @@ double seconds_since(Clock::time_point t0) {
 }
 
 // Agreement codes, ordered by severity (the worst one wins across ranks).
-enum Code { kOk = 0, kUnsupported = 1, kError = 2 };
+// Ordered by severity: agree() keeps the worst code over ranks.
+enum Code { kOk = 0, kUnsupported = 1, kError = 2, kOom = 3 };
 
 // Owning host tensor in THD layout. std::vector<float> storage keeps 16-byte alignment
 // for every dtype.
@@ -391,8 +393,8 @@ reports::CaseResult run_case(const CaseSpec& spec, RunContext& ctx) {
   if (ctx.watchdog) dog.emplace(*ctx.watchdog, res.id, spec.timeout_seconds);
 
   auto finish = [&](const Agreement& a) {
-    res.status = a.code == kUnsupported ? "unsupported" : "error";
-    res.reason = a.code == kError && world.size() > 1 ? fmt::format("rank {}: {}", a.rank, a.reason)
+    res.status = a.code == kUnsupported ? "unsupported" : a.code == kOom ? "oom" : "error";
+    res.reason = a.code >= kError && world.size() > 1 ? fmt::format("rank {}: {}", a.rank, a.reason)
                                                       : a.reason;
     res.metrics.reset();
     res.wall_seconds = seconds_since(case_start);
@@ -450,6 +452,9 @@ reports::CaseResult run_case(const CaseSpec& spec, RunContext& ctx) {
                            spec.cp.ulysses_degree, spec.cp.ring_degree,
                            int64_t(spec.cp.ulysses_degree) * spec.cp.ring_degree, world.size());
     }
+  } catch (const std::bad_alloc& e) {
+    code = kOom;
+    reason = fmt::format("out of memory: {}", e.what());
   } catch (const std::exception& e) {
     code = kError;
     reason = describe_exception(e);
@@ -551,6 +556,9 @@ reports::CaseResult run_case(const CaseSpec& spec, RunContext& ctx) {
       if (spec.verify) dbuf->download_results(*buf);
     }
 #endif
+  } catch (const std::bad_alloc& e) {
+    code = kOom;
+    reason = fmt::format("out of memory: {}", e.what());
   } catch (const std::exception& e) {
     code = kError;
     reason = describe_exception(e);

@@ -104,7 +104,9 @@ CaseSpec to_spec(const SweepCase& c, const SweepRunOptions& r) {
   s.cp.placement = c.placement == "strided" ? Placement::kStrided : Placement::kContiguous;
   s.cp.sharding = c.sharding;
   s.timeout_seconds = r.timeout_s;
-  s.keep_samples = r.keep_samples;
+  // Repetitions are pooled from per-iteration samples, so every pooled statistic
+  // (median, p10, p90, cv) is over the same population as iterations/min/max.
+  s.keep_samples = r.keep_samples || r.repeat > 1 || r.max_repeat > 1;
   return s;
 }
 
@@ -334,7 +336,8 @@ int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_lin
       if (rank == 0 && !reps.empty()) result = pool_repetitions(reps, cfg.run.keep_samples);
       ++ran;
       std::string status = result.value("status", "?");
-      if (status == "error" || status == "timeout") exit_code = std::max(exit_code, 1);
+      if (status == "error" || status == "timeout" || status == "oom")
+        exit_code = std::max(exit_code, 1);
       if (rank == 0 && result.contains("verification") && result["verification"].is_object() &&
           result["verification"].value("skipped_reason", "").empty() &&
           !result["verification"].value("passed", false))
@@ -376,8 +379,8 @@ int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_lin
                        {"cases_other_world_sizes", cfg.cases.size() - cases.size()}};
       json doc = report;
       json out_cases = json::array();
-      json summary = {{"cases", 0}, {"ok", 0},      {"unsupported", 0},
-                      {"error", 0}, {"timeout", 0}, {"verification_failed", 0}};
+      json summary = {{"cases", 0},   {"ok", 0},  {"unsupported", 0},        {"error", 0},
+                      {"timeout", 0}, {"oom", 0}, {"verification_failed", 0}};
       for (const auto& s : specs) {
         auto it = by_id.find(s.id());
         if (it == by_id.end()) continue;
@@ -392,7 +395,8 @@ int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_lin
       }
       summary["cases"] = out_cases.size();
       // Resumed cases count too: the exit status describes the whole report.
-      if (summary["error"].get<int>() + summary["timeout"].get<int>() > 0)
+      if (summary["error"].get<int>() + summary["timeout"].get<int>() + summary["oom"].get<int>() >
+          0)
         exit_code = std::max(exit_code, 1);
       doc["cases"] = out_cases;
       doc["summary"] = summary;

@@ -2,7 +2,7 @@
 // sweep / compare / report registered from bench/commands.h.
 // Arguments are parsed before the communicator starts, so a typo fails fast on
 // every rank alike; InputError is caught once, here, and becomes exit status 2.
-// Exit status of `run`: 0 when every case is ok or unsupported, 1 when a case
+// Exit status of `run`: 0 when every case is ok or unsupported, 1 when a case (oom too)
 // ended in error, 3 when a verification failed, 2 for bad input.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -315,7 +315,7 @@ int cmd_run(RunOptions opt, const std::vector<std::string>& command_line, int* a
     for (const auto& spec : cases) {
       running = &spec;
       reports::CaseResult r = run_case(spec, ctx);
-      if (r.status == "error") exit_code = std::max(exit_code, kExitCaseError);
+      if (r.status == "error" || r.status == "oom") exit_code = std::max(exit_code, kExitCaseError);
       if (r.verification && r.verification->skipped_reason.empty() && !r.verification->passed)
         exit_code = kExitVerifyFailed;
       if (rank == 0) {

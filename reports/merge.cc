@@ -134,8 +134,12 @@ MergeResult merge_report_sets(const std::vector<ReportSet>& inputs, OnDuplicate 
 }
 
 json to_json(const ReportSet& set) {
-  json summary = {
-      {"cases", set.cases.size()}, {"ok", 0}, {"unsupported", 0}, {"error", 0}, {"timeout", 0}};
+  json summary = {{"cases", set.cases.size()},
+                  {"ok", 0},
+                  {"unsupported", 0},
+                  {"error", 0},
+                  {"timeout", 0},
+                  {"oom", 0}};
   for (const json& c : set.cases) {
     std::string s = c.value("status", "");
     if (summary.contains(s)) summary[s] = summary[s].get<int>() + 1;

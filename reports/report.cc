@@ -139,12 +139,13 @@ json conventions() {
 }
 
 void to_json(json& j, const Report& r) {
-  int ok = 0, unsupported = 0, error = 0, timeout = 0, verify_failed = 0;
+  int ok = 0, unsupported = 0, error = 0, timeout = 0, oom = 0, verify_failed = 0;
   for (const auto& c : r.cases) {
     ok += c.status == "ok";
     unsupported += c.status == "unsupported";
     error += c.status == "error";
     timeout += c.status == "timeout";
+    oom += c.status == "oom";
     verify_failed +=
         c.verification && c.verification->skipped_reason.empty() && !c.verification->passed;
   }
@@ -160,6 +161,7 @@ void to_json(json& j, const Report& r) {
              {"unsupported", unsupported},
              {"error", error},
              {"timeout", timeout},
+             {"oom", oom},
              {"verification_failed", verify_failed}}}};
 }
 

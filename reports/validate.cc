@@ -283,9 +283,10 @@ void check_case(Checker& c, const json& cs, int world, const std::string& w) {
   std::string status;
   if (c.field(cs, w, "status", Kind::kString)) {
     status = cs["status"];
-    if (status != "ok" && status != "unsupported" && status != "error" && status != "timeout")
+    if (status != "ok" && status != "unsupported" && status != "error" && status != "timeout" &&
+        status != "oom")
       c.fail(w + ".status",
-             fmt::format("'{}' is not one of ok, unsupported, error, timeout", status));
+             fmt::format("'{}' is not one of ok, unsupported, error, timeout, oom", status));
   }
   if (c.field(cs, w, "reason", Kind::kString) && status != "ok" && !status.empty() &&
       cs["reason"].get<std::string>().empty())
@@ -362,6 +363,9 @@ std::vector<std::string> validate_report(const nlohmann::json& r) {
       if (c.field(s, "summary", k, Kind::kInteger) && s[k] != counts[k])
         c.fail(fmt::format("summary.{}", k),
                fmt::format("says {}, cases have {}", s[k].dump(), counts[k]));
+    // `oom` came after the first v1 reports: optional, but must agree when present.
+    if (s.contains("oom") && (!s["oom"].is_number_integer() || s["oom"] != counts["oom"]))
+      c.fail("summary.oom", fmt::format("says {}, cases have {}", s["oom"].dump(), counts["oom"]));
     if (c.field(s, "summary", "verification_failed", Kind::kInteger) &&
         s["verification_failed"] != verify_failed)
       c.fail("summary.verification_failed",
