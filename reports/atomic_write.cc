@@ -10,6 +10,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <fmt/format.h>
+
 #include "common/errors.h"
 
 namespace cpb::reports {
@@ -126,14 +128,45 @@ void Journal::append(const nlohmann::json& record) {
 }
 
 std::vector<nlohmann::json> Journal::read(const std::string& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) CPB_INPUT_ERROR("cannot read journal '{}': {}", path, std::strerror(errno));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string text = ss.str();
   std::vector<nlohmann::json> records;
-  std::string line;
-  while (std::getline(in, line)) {
+  size_t pos = 0;
+  int line_no = 0;
+  bool header_seen = false;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    const bool terminated = nl != std::string::npos;
+    std::string line = text.substr(pos, terminated ? nl - pos : std::string::npos);
+    pos = terminated ? nl + 1 : text.size();
+    ++line_no;
     if (line.empty()) continue;
     auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded()) continue;  // a torn line from a crash mid-append
+    if (!header_seen) {
+      // Checked before anything is appended, so --resume on a wrong file leaves it alone.
+      if (j.is_discarded() || !j.is_object() || j.value("journal", "") != "cpbench")
+        CPB_INPUT_ERROR(
+            "'{}' is not a cpbench journal: line {} is not the header line "
+            "{{\"journal\":\"cpbench\",...}} that cpbench run/sweep write first",
+            path, line_no);
+      header_seen = true;
+    }
+    if (j.is_discarded()) {
+      // Only an unterminated last line can come from a crash mid-append (each record is
+      // one write() ending in '\n'); anything else is damage that must not pass silently.
+      if (!terminated) {
+        fmt::print(stderr, "cpbench: journal '{}': dropped torn last line {} (crash mid-write)\n",
+                   path, line_no);
+        break;
+      }
+      CPB_INPUT_ERROR(
+          "journal '{}' line {}: not valid JSON (expected one JSON object per line; only an "
+          "unterminated last line may be torn)",
+          path, line_no);
+    }
     records.push_back(std::move(j));
   }
   return records;

@@ -38,7 +38,11 @@ class Journal {
   const std::string& path() const { return path_; }
   void append(const nlohmann::json& record);
 
-  // Every record of a journal file; a torn last line (crash mid-write) is skipped.
+  // Every record of a journal file, header line(s) included. Strict: the first line
+  // must be the {"journal":"cpbench",...} header, else InputError "is not a cpbench
+  // journal"; an unparsable line is an InputError naming the file and line, except an
+  // unterminated last line (crash mid-write), which is dropped with a warning on stderr.
+  // An empty file has no records.
   static std::vector<nlohmann::json> read(const std::string& path);
 
  private:

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <fstream>
 #include <map>
 
 #include "common/errors.h"
@@ -86,7 +87,49 @@ ReportSet report_set_from_json(const json& doc, const std::string& name) {
   return set;
 }
 
+bool is_journal_file(const std::string& path) {
+  std::ifstream in(path);
+  std::string first;
+  if (!in || !std::getline(in, first)) return false;
+  auto j = json::parse(first, nullptr, /*allow_exceptions=*/false);
+  return j.is_object() && j.value("journal", "") == "cpbench";
+}
+
+ReportSet report_set_from_journal(const std::string& path) {
+  std::vector<json> records = Journal::read(path);
+  ReportSet set;
+  // The header stands in for a provenance block: a journal has no end time or hosts.
+  json header = records.empty() ? json::object() : records.front();
+  if (header.value("schema_version", json()) != kSchemaVersion)
+    CPB_INPUT_ERROR("journal '{}' has schema_version {}; this build reads version {} only", path,
+                    header.value("schema_version", json()).dump(), kSchemaVersion);
+  set.sources.push_back(json{{"file", path}, {"provenance", header}, {"from_journal", true}});
+  std::map<std::string, size_t> by_id;  // a resumed journal may hold a case twice: last wins
+  std::vector<std::string> problems;
+  for (size_t i = 1; i < records.size(); ++i) {
+    json c = records[i];
+    if (c.is_object() && c.contains("journal")) continue;  // a resumed sweep's header
+    auto p = validate_case(c, case_world(c), fmt::format("record {}", i + 1));
+    if (!p.empty()) {
+      problems.insert(problems.end(), p.begin(), p.end());
+      continue;
+    }
+    c["source"] = 0;
+    std::string id = c.value("id", "");
+    auto it = by_id.find(id);
+    if (it != by_id.end()) {
+      set.cases[it->second] = std::move(c);
+    } else {
+      by_id[id] = set.cases.size();
+      set.cases.push_back(std::move(c));
+    }
+  }
+  if (!problems.empty()) invalid(path, problems);
+  return set;
+}
+
 ReportSet read_report_set(const std::string& path) {
+  if (is_journal_file(path)) return report_set_from_journal(path);
   return report_set_from_json(read_json_file(path), path);
 }
 

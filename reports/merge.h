@@ -24,7 +24,11 @@ struct ReportSet {
 
 // Reads a schema-v1 report or a merged document. InputError naming `path` when it is
 // unreadable, of another schema or version, or fails validate_report().
+// A run or sweep journal (<report>.jsonl, first line the cpbench journal header) is
+// read too: its case lines (last record of an id wins), its header as the provenance.
 ReportSet read_report_set(const std::string& path);
+// The journal half of read_report_set(); InputError naming the file and line/record.
+ReportSet report_set_from_journal(const std::string& path);
 // Same for a document already in memory; `name` is used in messages.
 ReportSet report_set_from_json(const nlohmann::json& doc, const std::string& name);
 

@@ -6,9 +6,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "common/errors.h"
 #include "reports/atomic_write.h"
+#include "reports/merge.h"
 #include "reports/provenance.h"
 #include "reports/report.h"
 #include "reports/validate.h"
@@ -258,44 +260,123 @@ TEST_F(AtomicWrite, ReadRejectsInvalidJsonNamingTheFile) {
 
 using JournalTest = ScratchDir;
 
-TEST_F(JournalTest, AppendsOneLinePerRecordAndSurvivesATornLine) {
+const json kHeader = {{"journal", "cpbench"}, {"schema_version", kSchemaVersion}};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST_F(JournalTest, AppendsOneLinePerRecordAndDropsOnlyATornLastLine) {
   std::string path = (dir_ / "r.json.jsonl").string();
   {
     Journal j(path, /*truncate=*/true);
+    j.append(kHeader);
     j.append({{"case", 1}});
     j.append({{"case", 2}});
   }
   {
     std::ofstream torn(path, std::ios::app);
-    torn << "{\"case\": 3, \"metr";  // a crash mid-line
+    torn << "{\"case\": 3, \"metr";  // a crash mid-line: no newline at EOF
   }
   auto records = Journal::read(path);
-  ASSERT_EQ(records.size(), 2u);
-  EXPECT_EQ(records[0]["case"], 1);
-  EXPECT_EQ(records[1]["case"], 2);
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records[0]["journal"], "cpbench");
+  EXPECT_EQ(records[1]["case"], 1);
+  EXPECT_EQ(records[2]["case"], 2);
   {
     Journal j(path);  // append mode keeps what is there
     j.append({{"case", 4}});
   }
-  EXPECT_EQ(Journal::read(path).size(), 2u);  // the torn line swallowed the next '{'...
+  // The torn line now ends in '\n' mid-file: damage, named by file and line.
+  try {
+    Journal::read(path);
+    FAIL() << "a garbled line in the middle was accepted";
+  } catch (const InputError& e) {
+    std::string what = e.what();
+    EXPECT_NE(what.find(path), std::string::npos) << what;
+    EXPECT_NE(what.find("line 4"), std::string::npos) << what;
+    EXPECT_NE(what.find("JSON"), std::string::npos) << what;
+  }
   {
     Journal j(path, /*truncate=*/true);
+    j.append(kHeader);
     j.append({{"case", 5}});
   }
   records = Journal::read(path);
-  ASSERT_EQ(records.size(), 1u);
-  EXPECT_EQ(records[0]["case"], 5);
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[1]["case"], 5);
   EXPECT_THROW(Journal((dir_ / "missing" / "j.jsonl").string()), InputError);
+}
+
+TEST_F(JournalTest, AFileWithoutTheHeaderIsNotAJournal) {
+  std::string path = (dir_ / "README.md").string();
+  const std::string text = "# Notes\n\nSome prose.\n";
+  { std::ofstream(path) << text; }
+  try {
+    Journal::read(path);
+    FAIL() << "a Markdown file was read as a journal";
+  } catch (const InputError& e) {
+    std::string what = e.what();
+    EXPECT_NE(what.find(path), std::string::npos) << what;
+    EXPECT_NE(what.find("is not a cpbench journal"), std::string::npos) << what;
+  }
+  EXPECT_EQ(slurp(path), text);
+  // JSON lines without the header are not a journal either.
+  std::string jl = (dir_ / "other.jsonl").string();
+  { std::ofstream(jl) << "{\"case\": 1}\n"; }
+  EXPECT_THROW(Journal::read(jl), InputError);
+  // An empty file (created, crash before the header) has no records.
+  std::string empty = (dir_ / "empty.jsonl").string();
+  { std::ofstream(empty) << ""; }
+  EXPECT_TRUE(Journal::read(empty).empty());
+}
+
+TEST_F(JournalTest, AReportSetIsReadFromAJournal) {
+  std::string path = (dir_ / "run.json.jsonl").string();
+  json cases = json(sample_report())["cases"];
+  {
+    Journal j(path, /*truncate=*/true);
+    j.append({{"journal", "cpbench"}, {"schema_version", kSchemaVersion}, {"world_size", 2}});
+    for (const auto& c : cases) j.append(c);
+    json again = cases[1];
+    again["reason"] = "resumed and run again";
+    j.append(again);  // the same id twice (a resumed sweep): the last one wins
+  }
+  ReportSet set = read_report_set(path);
+  ASSERT_EQ(set.cases.size(), 2u);
+  EXPECT_EQ(set.cases[0]["id"], "a");
+  EXPECT_EQ(set.cases[1]["reason"], "resumed and run again");
+  ASSERT_EQ(set.sources.size(), 1u);
+  EXPECT_EQ(set.sources[0]["file"], path);
+  // The merged document built from it reads back.
+  std::string merged = (dir_ / "merged.json").string();
+  write_json_atomic(merged, to_json(set));
+  EXPECT_EQ(read_report_set(merged).cases.size(), 2u);
+  // A case line that is not a valid case is named.
+  {
+    Journal j(path);
+    j.append({{"id", "c"}, {"status", "ok"}});
+  }
+  try {
+    read_report_set(path);
+    FAIL() << "an invalid case line was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
 }
 
 TEST_F(JournalTest, EachAppendIsOnDiskBeforeItReturns) {
   std::string path = (dir_ / "j.jsonl").string();
   Journal j(path);
+  j.append(kHeader);
   j.append({{"case", "x"}});
   // Read back through a separate descriptor while the journal is still open.
   auto records = Journal::read(path);
-  ASSERT_EQ(records.size(), 1u);
-  EXPECT_EQ(records[0]["case"], "x");
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[1]["case"], "x");
 }
 
 TEST(Provenance, TimesHostsAndEnvironment) {
