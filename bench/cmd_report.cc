@@ -41,7 +41,8 @@ int run_report(const ReportArgs& a) {
 void add_report_command(CLI::App& app) {
   auto a = std::make_shared<ReportArgs>();
   auto* sub = app.add_subcommand("report", "merge reports and print Markdown or CSV tables");
-  sub->add_option("reports", a->inputs, "report(s) or merged report(s)")->required();
+  sub->add_option("reports", a->inputs, "report(s), merged report(s) or run/sweep journal(s)")
+      ->required();
   sub->add_option("--format", a->format, "md | csv (default md)");
   sub->add_option("--metric", a->metric,
                   "pivot cell: tflops_per_rank, tflops_total, step_ms, exposed_comm_ms, "

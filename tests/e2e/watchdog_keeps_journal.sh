@@ -1,7 +1,8 @@
 #!/bin/sh
 # watchdog_keeps_journal.sh CPBENCH WORKDIR LAUNCHER...: a run whose second case takes
 # far longer than --timeout must stop within bounded time with exit 124 and a message
-# naming the rank and the case, and its journal must keep the first, finished case.
+# naming the rank and the case, and its journal must keep the first, finished case
+# and give a report through `cpbench report <journal>`.
 cpbench="$1"; work="$2"; shift 2
 report="$work/watchdog.json"
 rm -f "$report" "$report.jsonl"
@@ -25,6 +26,10 @@ if [ "$lines" -eq 3 ]; then
   sed -n 3p "$report.jsonl" | grep -q '"status":"timeout"' || fail "third journal line is not the timeout record"
   sed -n 3p "$report.jsonl" | grep -q 'S16384' || fail "timeout record does not name the stalled case"
 fi
+# The journal of the stopped run still gives a report.
+"$cpbench" report "$report.jsonl" --format csv >"$log.csv" 2>>"$log" || fail "cpbench report of the journal failed"
+grep -q 'S\?64\|,64,' "$log.csv" || fail "report of the journal lacks the finished case"
+rm -f "$log.csv"
 echo "ok: stopped after ${elapsed}s with exit 124; journal kept the finished case"
 cat "$log"
 rm -f "$log"
