@@ -37,7 +37,8 @@ ids = [c["id"] for c in r["cases"]]
 first = json.loads(open("killed.jsonl").read().splitlines()[1])
 assert first["id"] == ids[0], "resumed case keeps its place"
 assert r["cases"][1]["metrics"]["step_seconds"]["iterations"] == 6, "--repeat 2 pools 2 x 3"
-assert r["cases"][1]["metrics"]["step_seconds"]["samples_kind"] == "repetition_median"
+st = r["cases"][1]["metrics"]["step_seconds"]
+assert st["samples_kind"] == "iteration" and len(st["samples"]) == 6, "repetitions pool per-iteration samples"
 PY
 
 expect 0 "PASS" -- "$CLI" compare run.json resumed.json --threshold 50%
