@@ -9,11 +9,12 @@
 #       [-- extra mpirun arguments]
 #
 # Output in -o: run-p<W>.json (+ .jsonl journal) per world size W, merged.json,
-# tables.md, tables.csv, plots/. docs/launchers.md has a worked example.
+# tables.md, tables.csv, plots/. Binding defaults to core, none on one oversubscribed
+# machine (no -H/-r). docs/launchers.md has a worked example.
 set -euo pipefail
 usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-config="" out="" worlds="" hostfile="" ppn="" threads="" bind="core" plots=1 dry=0
+config="" out="" worlds="" hostfile="" ppn="" threads="" bind="" plots=1 dry=0
 cpbench="${CPBENCH:-$root/build/bench/cpbench}"
 extra=()
 while [[ $# -gt 0 ]]; do
@@ -35,7 +36,7 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -n $config && -n $out ]] || { echo "mpirun_sweep.sh: -c CONFIG and -o OUTDIR are required" >&2; usage; }
 [[ -r $config ]] || { echo "mpirun_sweep.sh: cannot read config '$config'" >&2; exit 2; }
-case "$bind" in core|socket|numa|none) ;; *) echo "mpirun_sweep.sh: -b '$bind': allowed core, socket, numa, none" >&2; exit 2 ;; esac
+case "${bind:-core}" in core|socket|numa|none) ;; *) echo "mpirun_sweep.sh: -b '$bind': allowed core, socket, numa, none" >&2; exit 2 ;; esac
 [[ $dry == 1 || -x $cpbench ]] || { echo "mpirun_sweep.sh: no cpbench at '$cpbench' (build it, or pass --cpbench)" >&2; exit 2; }
 
 # World sizes: -n, else the config's "world" list (default [1]).
@@ -52,8 +53,10 @@ if [[ -n $ppn ]]; then
   mpi_args+=(--map-by "$mapping")
 elif [[ -z $hostfile ]]; then
   mpi_args+=(--oversubscribe)  # one machine: allow more ranks than cores
+  # Binding to cores refuses to start with more ranks than cores, so the default here is none.
+  bind="${bind:-none}"
 fi
-mpi_args+=(--bind-to "$bind")
+mpi_args+=(--bind-to "${bind:-core}")
 export OMP_NUM_THREADS="${threads:-${OMP_NUM_THREADS:-1}}"
 mpi_args+=(-x OMP_NUM_THREADS)
 
@@ -76,7 +79,12 @@ for w in $worlds; do
     [[ $rc == 124 ]] || break
     echo "mpirun_sweep.sh: P=$w: a case timed out (recorded); resuming (attempt $((attempt + 1)))" >&2
   done
-  if [[ $rc == 1 || $rc == 3 ]]; then
+  if [[ $dry == 0 && $rc != 0 && ! -s $rep ]]; then
+    # No report: mpirun (or cpbench before its first case) failed; its message is above.
+    echo "mpirun_sweep.sh: the P=$w launch failed (exit $rc) before writing $rep" \
+         "(see mpirun's message above)" >&2
+    status=1
+  elif [[ $rc == 1 || $rc == 3 ]]; then
     echo "mpirun_sweep.sh: P=$w: some cases ended in error, timeout or a failed verification" \
          "(recorded in $rep)" >&2
     status=1
