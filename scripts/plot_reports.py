@@ -17,6 +17,7 @@ import json
 import math
 import os
 import sys
+import warnings
 
 import matplotlib
 
@@ -45,12 +46,40 @@ def load(path):
         die(f"'{path}' is not a cpbench report (schema {schema!r})")
     if doc.get("schema_version") != 1:
         die(f"'{path}' has schema_version {doc.get('schema_version')!r}; this script reads 1")
-    if schema == "cpbench-report":
-        sources = [{"file": path, "provenance": doc["provenance"]}]
-        cases = [dict(c, source=0) for c in doc["cases"]]
-    else:
-        sources, cases = doc["sources"], doc["cases"]
+    try:
+        if schema == "cpbench-report":
+            sources = [{"file": path, "provenance": doc["provenance"]}]
+            cases = [dict(c, source=0) for c in doc["cases"]]
+        else:
+            sources, cases = doc["sources"], doc["cases"]
+    except (KeyError, TypeError, ValueError) as e:
+        die(f"'{path}' lacks a field every report has: {e!r}")
+    check_values(path, cases)
     return sources, cases
+
+
+NUMBERS = ["tflops_per_rank", "tflops_total", "peak_rss_bytes_max", "compute_seconds",
+           "exposed_comm_seconds", "step_seconds.median"]
+
+
+def check_values(path, cases):
+    """Every value a chart reads from an ok case must be a number: one line naming it, exit 2."""
+    for i, c in enumerate(cases):
+        if not isinstance(c, dict):
+            die(f"'{path}': case {i} is not an object")
+        if c.get("status") != "ok":
+            continue
+        m, p = c.get("metrics"), c.get("params")
+        if not isinstance(m, dict) or not isinstance(p, dict):
+            die(f"'{path}': case {i} (status ok) has no metrics/params object")
+        if not isinstance(p.get("seq"), int) or isinstance(p.get("seq"), bool):
+            die(f"'{path}': case {i}: params.seq is {p.get('seq')!r}; want an integer")
+        for name in NUMBERS:
+            v = m
+            for part in name.split("."):
+                v = v.get(part) if isinstance(v, dict) else None
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+                die(f"'{path}': case {i}: metrics.{name} is {v!r}; want a finite number")
 
 
 def world_of(case):
@@ -138,22 +167,29 @@ def footnote(fig, sources):
     text = "cpbench " + "; ".join(parts[:3]) + (f"; +{len(parts) - 3} more" if len(parts) > 3 else "")
     if cpu:
         text += "\nCPU: " + "; ".join(sorted(cpu))
-    fig.text(0.01, 0.005, text, fontsize=6.5, color="#555555", ha="left", va="bottom", wrap=True)
+    # Below the figure: savefig's tight bounding box takes it in, so it never covers a label.
+    fig.text(0.01, -0.01, text, fontsize=6.5, color="#555555", ha="left", va="top")
 
 
 def legend(ax, n):
-    """Inside the axes for a few lines, outside on the right for many (never over data)."""
-    if n <= 6:
-        ax.legend(fontsize=7)
-    else:
-        ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    """Outside on the right of the axes, so it never covers data; savefig keeps it whole."""
+    ax.legend(fontsize=7 if n <= 6 else 6.5, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+              borderaxespad=0)
+
+
+def new_figure(*args, **kw):
+    return plt.subplots(*args, layout="constrained", **kw)
 
 
 def save(fig, out_dir, name, formats, written):
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
     for fmt in formats:
         path = os.path.join(out_dir, f"{name}.{fmt}")
-        fig.savefig(path, dpi=130)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # layout hints, not errors
+                fig.savefig(path, dpi=130, bbox_inches="tight", pad_inches=0.1)
+        except OSError as e:
+            die(f"cannot write '{path}': {e.strerror or e}")
         written.append(path)
     plt.close(fig)
 
@@ -176,7 +212,7 @@ def chart_tflops(cases, sources, out_dir, formats, written):
         shapes.add(shape_label(p))
     if not series:
         return False
-    fig, ax = plt.subplots(figsize=(8 + (3 if len(series) > 6 else 0), 5))
+    fig, ax = new_figure(figsize=(8 + (3 if len(series) > 6 else 0), 5))
     style = Styler()
     for (group, mask), pts in sorted(series.items()):
         pts.sort()
@@ -211,7 +247,7 @@ def chart_scaling(cases, sources, out_dir, formats, written):
     seqs = sorted(by_seq)[-4:]
     weak_series = {k: v for k, v in weak.items() if len({w for w, _ in v}) >= 2}
     panels = len(seqs) + (1 if weak_series else 0)
-    fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 4.6), squeeze=False)
+    fig, axes = new_figure(1, panels, figsize=(4.2 * panels, 4.6), squeeze=False)
     style = Styler()
     for ax, seq in zip(axes[0], seqs):
         for (method, mask), pts in sorted(by_seq[seq].items()):
@@ -236,8 +272,15 @@ def chart_scaling(cases, sources, out_dir, formats, written):
         ax.set_ylabel("TFLOP/s per rank")
         ax.set_xticks(sorted(worlds))
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=6)
-    axes[0][0].legend(fontsize=6)
+    # One legend for all panels, right of them: inside a panel it covered titles and lines.
+    handles, labels = {}, []
+    for ax in axes[0]:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in handles:
+                handles[lab] = h
+                labels.append(lab)
+    fig.legend([handles[lab] for lab in labels], labels, fontsize=6, loc="upper left",
+               bbox_to_anchor=(1.0, 1.0), borderaxespad=0.3)
     fig.suptitle("Context-parallel throughput vs world size, per method and mask", fontsize=11)
     footnote(fig, sources)
     save(fig, out_dir, "cp_scaling", formats, written)
@@ -252,7 +295,7 @@ def chart_memory(cases, sources, out_dir, formats, written):
             (p["seq"], c["metrics"]["peak_rss_bytes_max"] / 2**20))
     if not series:
         return False
-    fig, ax = plt.subplots(figsize=(8 + (3 if len(series) > 6 else 0), 5))
+    fig, ax = new_figure(figsize=(8 + (3 if len(series) > 6 else 0), 5))
     style = Styler()
     for (group, mask), pts in sorted(series.items()):
         pts.sort()
@@ -289,18 +332,18 @@ def chart_breakdown(cases, sources, out_dir, formats, written):
         comp.append(cpt)
         comm.append(exp)
         other.append(max(med - cpt - exp, 0.0))
-    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(labels) + 2), 5))
+    fig, ax = new_figure(figsize=(max(6, 1.1 * len(labels) + 2), 5))
     x = range(len(labels))
     ax.bar(x, comp, label="compute (kernel)", color="#4c72b0")
     ax.bar(x, comm, bottom=comp, label="exposed communication", color="#dd8452")
-    ax.bar(x, other, bottom=[a + b for a, b in zip(comp, comm)], label="other (harness, waits)",
+    ax.bar(x, other, bottom=[a + b for a, b in zip(comp, comm)], label="other (harness)",
            color="#a0a0a0")
     ax.set_xticks(list(x))
-    ax.set_xticklabels(labels, fontsize=7)
+    ax.set_xticklabels(labels, fontsize=7, rotation=45, ha="right", rotation_mode="anchor")
     ax.set_ylabel("median step time (ms), slowest rank")
     ax.set_title(f"Step time breakdown per method, P={wmax}, S={smax}", fontsize=10)
     ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(fontsize=7)
+    legend(ax, 3)
     footnote(fig, sources)
     save(fig, out_dir, "time_breakdown", formats, written)
     return True
@@ -321,7 +364,7 @@ def chart_speedup(base_cases, base_sources, cases, sources, out_dir, formats, wr
     if not rows:
         die("speedup: no case of the new report matches a case of --base")
     rows.sort(key=lambda r: r[1])
-    fig, ax = plt.subplots(figsize=(8, max(3, 0.28 * len(rows) + 1.5)))
+    fig, ax = new_figure(figsize=(8, max(3, 0.28 * len(rows) + 1.5)))
     colors = ["#55a868" if s >= 1 else "#c44e52" for _, s in rows]
     ax.barh(range(len(rows)), [s for _, s in rows], color=colors)
     ax.axvline(1.0, color="black", linewidth=0.8)
@@ -365,7 +408,12 @@ def main():
         offset = len(sources)
         sources += s
         cases += [dict(x, source=x.get("source", 0) + offset) for x in c]
-    os.makedirs(a.out_dir, exist_ok=True)
+    try:
+        os.makedirs(a.out_dir, exist_ok=True)
+    except OSError as e:
+        die(f"--out-dir '{a.out_dir}': cannot create it: {e.strerror or e}")
+    if not os.access(a.out_dir, os.W_OK | os.X_OK):
+        die(f"--out-dir '{a.out_dir}': not writable")
     written = []
     for name in charts:
         if name == "speedup":

@@ -50,3 +50,24 @@ if bad:
     sys.exit(1)
 print(f"plots OK: {len(want)} charts x PNG+SVG in {out}")
 PY
+# Bad input: exit 2 and one line naming the bad file or value, never a traceback.
+/usr/bin/env python3 - "$sample" "$out/bad_value.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+next(c for c in d["cases"] if c["status"] == "ok")["metrics"]["step_seconds"]["median"] = "x"
+json.dump(d, open(sys.argv[2], "w"))
+PY
+expect_bad() {  # expect_bad WORD ARGS...: exit 2, one stderr line that names WORD
+  local word=$1; shift
+  set +e
+  "$root/scripts/plot" "$@" > /dev/null 2> "$out/err.txt"
+  local rc=$?
+  set -e
+  if [[ $rc != 2 || $(wc -l < "$out/err.txt") != 1 ]] || ! grep -q -- "$word" "$out/err.txt"; then
+    echo "FAIL: scripts/plot $* exited $rc, stderr:"; cat "$out/err.txt"; exit 1
+  fi
+}
+expect_bad "step_seconds.median" "$out/bad_value.json" --out-dir "$out/bad"
+expect_bad "no_such_report.json" "$out/no_such_report.json" --out-dir "$out/bad"
+expect_bad "written.txt/sub" "$sample" --out-dir "$out/written.txt/sub"
+echo "bad input OK: exit 2 with one line"
