@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -21,6 +22,7 @@
 
 #include "bench/case_runner.h"
 #include "bench/commands.h"
+#include "bench/host_provenance.h"
 #include "bench/options.h"
 #include "bench/sweep_config.h"
 #include "common/errors.h"
@@ -207,6 +209,8 @@ int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_lin
     prov.mpi_library = mpi_version();
     const int rank = world->rank(), P = world->size();
     RunContext ctx{.world = world.get(), .hostnames = all_hostnames(*world)};
+    // Collective: every rank names its CPU so each host in the report gets its own.
+    const std::vector<std::string> cpu_models = gather_strings(*world, reports::local_cpu_model());
 
     // Cases of this launch size; the rest belong to another launch.
     std::vector<SweepCase> cases;
@@ -361,7 +365,8 @@ int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_lin
       for (const auto& r : journal_cases(journal_path, P)) by_id[r["id"].get<std::string>()] = r;
       reports::Report report;
       prov.end_time_utc = reports::utc_now_iso8601();
-      reports::assign_hosts(prov, ctx.hostnames);
+      reports::assign_hosts(prov, ctx.hostnames, cpu_models);
+      prov.gpu = local_gpu_provenance();
       prov.communicator = world->backend();
       report.provenance = prov;
       report.config = {{"sweep", cfg.raw},
@@ -427,7 +432,9 @@ void add_sweep_command(CLI::App& app, const std::vector<std::string>& command_li
   sub->add_option("--journal", args->journal, "journal path (default <out>.jsonl)");
   sub->add_option("--resume", args->resume,
                   "journal of an interrupted sweep: its finished cases are kept, not re-run");
-  sub->add_option("--repeat", args->repeat, "repetitions per case (overrides the config)");
+  // >= 1: an explicit 0 or negative count would otherwise fall back to the config's.
+  sub->add_option("--repeat", args->repeat, "repetitions per case (overrides the config)")
+      ->check(CLI::Range(1, std::numeric_limits<int>::max()));
   sub->add_flag("--keep-samples", args->keep_samples,
                 "keep per-iteration step times in the report (overrides the config)");
   sub->add_flag("--dry-run", args->dry_run, "print the expanded cases and exit");

@@ -20,6 +20,7 @@
 
 #include "bench/case_runner.h"
 #include "bench/commands.h"
+#include "bench/host_provenance.h"
 #include "bench/options.h"
 #include "bench/stats.h"
 #include "common/errors.h"
@@ -160,8 +161,26 @@ int cmd_mask(const std::string& kind, const std::string& seq_text, const MaskFla
   std::vector<int64_t> seqs = parse_size_list(seq_text, "--seq");
   CPB_REQUIRE(seqs.size() == 1, "`cpbench mask` takes one --seq, got '{}'", seq_text);
   CPB_REQUIRE(max_side >= 1, "--max-side {} must be >= 1", max_side);
-  CPB_REQUIRE(block >= 1, "--tile {} must be >= 1", block);
+  CPB_REQUIRE(block >= 0, "--tile {} must be >= 1", block);
   int64_t S = seqs[0];
+  // The block map holds one byte per tile: at S=4M a 128 tile would be 1 GB and
+  // minutes of work, so an unset --tile grows (doubling from 128) until the map has
+  // at most kMaxTiles tiles, and an explicit one that exceeds it is refused.
+  constexpr int64_t kMaxTiles = int64_t{1} << 20;
+  auto tiles_at = [S](int64_t t) { return ((S + t - 1) / t) * ((S + t - 1) / t); };
+  if (block == 0) {
+    block = 128;
+    while (tiles_at(block) > kMaxTiles) block *= 2;
+    if (block > 128)
+      fmt::print("block map tile {} chosen so the map has at most {} tiles (--tile sets it)\n",
+                 block, kMaxTiles);
+  } else {
+    CPB_REQUIRE(block >= 1, "--tile {} must be >= 1", block);
+    CPB_REQUIRE(tiles_at(block) <= kMaxTiles,
+                "--tile {} at --seq {} gives {} block-map tiles; the limit is {} ({} per side): "
+                "use --tile >= {} or leave --tile out to choose it",
+                block, S, tiles_at(block), kMaxTiles, 1 << 10, (S + 1023) / 1024);
+  }
   MaskParams params = flags.params();
   const auto& def = find_mask_kind(kind);
   for (const auto& [key, value] : params.values) {
@@ -259,6 +278,8 @@ int cmd_run(RunOptions opt, const std::vector<std::string>& command_line, int* a
     std::unique_ptr<Communicator> world = make_world_communicator(argc, argv, opt.comm);
     const int rank = world->rank();
     RunContext ctx{.world = world.get(), .hostnames = gather_hostnames(*world)};
+    // Collective: every rank names its CPU so each host in the report gets its own.
+    const std::vector<std::string> cpu_models = gather_strings(*world, reports::local_cpu_model());
     // Every rank validates the same options the same way: all throw or none does.
     std::vector<CaseSpec> cases = expand_cases(opt, world->size());
     // The output folder may exist on rank 0's host only: rank 0 checks, all agree.
@@ -327,7 +348,8 @@ int cmd_run(RunOptions opt, const std::vector<std::string>& command_line, int* a
     }
     if (rank == 0) {
       prov.end_time_utc = reports::utc_now_iso8601();
-      reports::assign_hosts(prov, ctx.hostnames);
+      reports::assign_hosts(prov, ctx.hostnames, cpu_models);
+      prov.gpu = local_gpu_provenance();
       prov.communicator = world->backend();
       report.provenance = prov;
       if (!opt.out.empty()) {
@@ -354,18 +376,27 @@ int run_main(int argc, char** argv) {
       app.add_subcommand("list", "kernels, masks (with parameters), CP methods, shardings");
   list->add_flag("--json", list_json, "machine-readable output");
 
+  // CLI11 would wrap a negative into an unsigned seed (-1 -> 2^64-1): refuse it instead.
+  const CLI::Validator non_negative(
+      [](std::string& v) -> std::string {
+        return v.find('-') == std::string::npos ? "" : "'" + v + "' is negative; seeds are >= 0";
+      },
+      "SEED >= 0", "non_negative");
   auto* mask = app.add_subcommand("mask", "show a mask: slices, area, density, block map, picture");
   std::string mask_kind, mask_seq;
   MaskFlags mask_flags;
   uint64_t mask_seed = 0;
   int max_side = 64;
-  int64_t tile = 128;
+  int64_t tile = 0;  // 0: chosen from --seq (see cmd_mask)
   mask->add_option("--mask", mask_kind, "mask kind (see `cpbench list`)")->required();
   mask->add_option("--seq", mask_seq, "sequence length S (k/M suffixes allowed)")->required();
   mask_flags.add(*mask);
-  mask->add_option("--seed,--mask-seed", mask_seed, "document sampling seed (default 0)");
+  mask->add_option("--seed,--mask-seed", mask_seed, "document sampling seed (default 0)")
+      ->check(non_negative);
   mask->add_option("--max-side", max_side, "picture size in cells (default 64)");
-  mask->add_option("--tile", tile, "block map tile size (default 128)");
+  mask->add_option("--tile", tile,
+                   "block map tile size (default 128, larger at long S so the map has at most "
+                   "2^20 tiles)");
 
   auto* run = app.add_subcommand("run", "run cases (cartesian product of the comma lists)");
   RunOptions opt;
@@ -377,7 +408,8 @@ int run_main(int argc, char** argv) {
   run->add_option("--mask", masks, "mask kind(s), comma list (default causal)");
   run_flags.add(*run);
   auto* run_mask_seed_opt =
-      run->add_option("--mask-seed", run_mask_seed, "document sampling seed (default: --seed)");
+      run->add_option("--mask-seed", run_mask_seed, "document sampling seed (default: --seed)")
+          ->check(non_negative);
   run->add_option("--seq", seqs, "sequence length(s) S, comma list, k/M suffixes (default 1024)");
   run->add_option("--heads", opt.heads_q, "query heads Hq (default 8)");
   run->add_option("--kv-heads", opt.heads_kv, "key/value heads Hkv (default Hq)");
@@ -386,7 +418,8 @@ int run_main(int argc, char** argv) {
   run->add_option("--pass", opt.pass, "fwd | bwd | fwd+bwd (default fwd+bwd)");
   run->add_option("--warmup", opt.warmup, "untimed iterations (default 1)");
   run->add_option("--iters", opt.iters, "timed iterations, same on every rank (default 5)");
-  run->add_option("--seed", opt.seed, "data seed; also the mask seed unless --mask-seed");
+  run->add_option("--seed", opt.seed, "data seed; also the mask seed unless --mask-seed")
+      ->check(non_negative);
   run->add_flag("--verify", opt.verify, "compare with cpu_reference on the gathered tensors");
   run->add_option("--out", opt.out, "report path (JSON); cases also go to <out>.jsonl");
   run->add_option("--method", methods, "CP method(s), comma list (default none)");
@@ -422,8 +455,18 @@ int run_main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     if (lead) {
       std::string msg = e.what();
-      fmt::print(stderr, "cpbench: {} (see `cpbench {} --help`)\n", msg,
-                 app.get_subcommands().empty() ? "" : app.get_subcommands()[0]->get_name());
+      if (app.get_subcommands().empty() && argc > 1 && argv[1][0] != '-') {
+        // An unknown first word: say which, and what would have been accepted.
+        std::vector<std::string> names;
+        for (const auto* sub : app.get_subcommands({})) names.push_back(sub->get_name());
+        fmt::print(stderr,
+                   "cpbench: unknown subcommand '{}'; subcommands: {} (see `cpbench --help`)\n",
+                   argv[1], fmt::join(names, ", "));
+      } else {
+        fmt::print(stderr, "cpbench: {} (see `cpbench{}{} --help`)\n", msg,
+                   app.get_subcommands().empty() ? "" : " ",
+                   app.get_subcommands().empty() ? "" : app.get_subcommands()[0]->get_name());
+      }
     }
     return kExitInput;
   }

@@ -250,7 +250,8 @@ std::vector<CaseSpec> expand_cases(const RunOptions& o, int world) {
   CPB_REQUIRE(o.inner_ring >= 1, "--inner-ring {} must be >= 1", o.inner_ring);
   CPB_REQUIRE(o.placement == "contiguous" || o.placement == "strided",
               "unknown --placement '{}'; allowed: contiguous, strided", o.placement);
-  CPB_REQUIRE(std::isfinite(o.timeout_seconds), "--timeout {} must be a number of seconds",
+  CPB_REQUIRE(std::isfinite(o.timeout_seconds) && o.timeout_seconds >= 0,
+              "--timeout {} must be a number of seconds >= 0 (0 disables the watchdog)",
               o.timeout_seconds);
   DType dtype = parse_dtype(o.dtype);
   Pass pass = parse_pass(o.pass);

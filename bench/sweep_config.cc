@@ -405,6 +405,16 @@ SweepConfig parse_sweep_config(const json& j, const std::string& source, const S
       for (json& m : expand_mask(p, entries[i], i)) {
         if (std::find(masks.begin(), masks.end(), m) != masks.end())
           p.fail(fmt::format("mask[{}]", i), fmt::format("mask {} listed twice", m.dump()));
+        // A parameter that does not fit a listed seqlen (a window longer than S) is a
+        // config error, refused here as `cpbench run` refuses it, not an error case later.
+        for (int64_t seq : seqlens) {
+          try {
+            (void)make_mask(m.get<MaskSpec>(), seq);
+          } catch (const InputError& e) {
+            p.fail(fmt::format("mask[{}]", i),
+                   fmt::format("mask {} does not fit seqlen {}: {}", m.dump(), seq, e.what()));
+          }
+        }
         masks.push_back(m);
       }
   }
@@ -563,6 +573,22 @@ SweepConfig parse_sweep_config(const json& j, const std::string& source, const S
               d.ulysses, d.ring, d.inner_ring, fmt::join(worlds, ", ")));
     }
 
+  // A world no listed method can run at would otherwise surface as "heads yields no
+  // case" below; name the real reason and the methods that could run there.
+  for (int w : worlds) {
+    bool any = false;
+    for (const auto& m : methods) {
+      std::string why;
+      if (!triples(m, w, &why).empty()) any = true;
+    }
+    if (any) continue;
+    std::vector<std::string> could;
+    for (const auto& m : names.methods)
+      if (m != "none" && (!kTwoDimMethods.count(m) || degrees.empty())) could.push_back(m);
+    p.fail("world", fmt::format("value {} yields no case: no method in \"method\" ({}) runs at "
+                                "world {} (method none runs on world 1 only); methods that can: {}",
+                                w, fmt::join(methods, ", "), w, fmt::join(could, ", ")));
+  }
   if (!kv_default)
     for (int64_t h : kv_heads) check_used("kv_heads", h, "; kv_heads must divide heads");
   for (int64_t hq : heads) check_used("heads", hq, "; kv_heads must divide heads");

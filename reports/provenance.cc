@@ -13,13 +13,12 @@
 
 #include <fmt/format.h>
 
+#include "reports/build_version.h"  // generated at build time by gen_version.cmake
+
 extern char** environ;
 
 #ifndef CPB_VERSION
 #define CPB_VERSION "unknown"
-#endif
-#ifndef CPB_GIT_COMMIT
-#define CPB_GIT_COMMIT ""
 #endif
 #ifndef CPB_SOURCE_DIR
 #define CPB_SOURCE_DIR ""
@@ -41,7 +40,7 @@ std::optional<std::string> run_capture(const std::string& cmd) {
   return out;
 }
 
-std::string cpu_model() {
+std::string read_cpu_model() {
   std::ifstream in("/proc/cpuinfo");
   std::string line;
   while (std::getline(in, line)) {
@@ -84,6 +83,8 @@ std::string local_hostname() {
   return buf;
 }
 
+std::string local_cpu_model() { return read_cpu_model(); }
+
 bool is_relevant_env(const std::string& name) {
   // Launcher-internal keys and anything that looks like a credential stay out.
   for (const char* secret : {"precondition_transports", "KEY", "TOKEN", "SECRET", "PASSW"})
@@ -98,22 +99,17 @@ Provenance collect_local_provenance(const std::vector<std::string>& command_line
   p.tool_version = CPB_VERSION;
   p.command_line = command_line;
   p.start_time_utc = utc_now_iso8601();
+  // The commit is the one the binary was built from (baked in at build time); the
+  // source tree may have moved on since, so git asked now is only a cross-check.
+  p.git_commit = CPB_BUILD_GIT_COMMIT;
+  if (CPB_BUILD_GIT_DIRTY >= 0) p.git_dirty = CPB_BUILD_GIT_DIRTY == 1;
+  p.git_source = "build";
   std::string source_dir = CPB_SOURCE_DIR;
-  std::optional<std::string> commit;
-  if (!source_dir.empty() && access(source_dir.c_str(), R_OK) == 0)
-    commit = run_capture(fmt::format("git -C '{}' rev-parse HEAD 2>/dev/null", source_dir));
-  if (commit && commit->size() == 40) {
-    p.git_commit = *commit;
-    p.git_source = "runtime";
-    // Tracked files only: build folders and scratch files are not part of the source.
-    auto status = run_capture(
-        fmt::format("git -C '{}' status --porcelain --untracked-files=no 2>/dev/null", source_dir));
-    if (status) p.git_dirty = !status->empty();
-  } else {
-    p.git_commit = std::string(CPB_GIT_COMMIT).empty() ? "unknown" : CPB_GIT_COMMIT;
-    p.git_source = "build";
+  if (!source_dir.empty() && access(source_dir.c_str(), R_OK) == 0) {
+    auto commit = run_capture(fmt::format("git -C '{}' rev-parse HEAD 2>/dev/null", source_dir));
+    if (commit && commit->size() == 40) p.git_commit_runtime = *commit;
   }
-  p.cpu_model = cpu_model();
+  p.cpu_model = read_cpu_model();
   p.cpu_cores = static_cast<int>(std::thread::hardware_concurrency());
   p.compiler = compiler();
   for (char** e = environ; e && *e; ++e) {
@@ -123,18 +119,24 @@ Provenance collect_local_provenance(const std::vector<std::string>& command_line
     std::string name = kv.substr(0, eq);
     if (is_relevant_env(name)) p.env[name] = kv.substr(eq + 1);
   }
-  p.hosts = {{.hostname = local_hostname(), .ranks = {0}}};
+  p.hosts = {{.hostname = local_hostname(), .ranks = {0}, .cpu_model = p.cpu_model}};
+  p.gpu.note = "not built with CUDA";  // bench/ overwrites this in a CUDA build
   return p;
 }
 
-void assign_hosts(Provenance& p, const std::vector<std::string>& hostname_per_rank) {
+void assign_hosts(Provenance& p, const std::vector<std::string>& hostname_per_rank,
+                  const std::vector<std::string>& cpu_model_per_rank) {
   p.world_size = static_cast<int>(hostname_per_rank.size());
   p.hosts.clear();
   for (int r = 0; r < p.world_size; ++r) {
     auto it = std::find_if(p.hosts.begin(), p.hosts.end(),
                            [&](const HostInfo& h) { return h.hostname == hostname_per_rank[r]; });
     if (it == p.hosts.end()) {
-      p.hosts.push_back({.hostname = hostname_per_rank[r], .ranks = {}});
+      p.hosts.push_back({.hostname = hostname_per_rank[r], .ranks = {}, .cpu_model = {}});
+      if (r < static_cast<int>(cpu_model_per_rank.size()))
+        p.hosts.back().cpu_model = cpu_model_per_rank[r];
+      else if (r == 0)
+        p.hosts.back().cpu_model = p.cpu_model;  // rank 0's own, read locally
       it = p.hosts.end() - 1;
     }
     it->ranks.push_back(r);

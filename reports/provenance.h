@@ -16,17 +16,21 @@ std::string utc_now_iso8601();
 
 std::string local_hostname();
 
-// Tool version, git commit and dirty flag (asked of git at run time when the source
-// tree the binary was built from is still there, else the commit baked in at
-// configure time with git_dirty unknown), command line, start time, CPU model and
-// core count, compiler, relevant environment variables.
+// `model name` of this host's /proc/cpuinfo, or "unknown".
+std::string local_cpu_model();
+
+// Tool version, git commit and dirty flag (baked in when the binary was built; the
+// source tree's current commit is kept beside it as a cross-check), command line, start time, CPU
+// model and core count, compiler, relevant environment variables.
 Provenance collect_local_provenance(const std::vector<std::string>& command_line);
 
 // Environment variables a report keeps: OMPI_*, NCCL_*, CUDA_VISIBLE_DEVICES,
 // OMP_NUM_THREADS (and the other OMP_* controls).
 bool is_relevant_env(const std::string& name);
 
-// hosts / ranks_per_host / world_size from one hostname per world rank.
-void assign_hosts(Provenance& p, const std::vector<std::string>& hostname_per_rank);
+// hosts / ranks_per_host / world_size from one hostname per world rank; each host's
+// cpu_model from its first rank's entry of cpu_model_per_rank when that is given.
+void assign_hosts(Provenance& p, const std::vector<std::string>& hostname_per_rank,
+                  const std::vector<std::string>& cpu_model_per_rank = {});
 
 }  // namespace cpb::reports

@@ -21,11 +21,21 @@ void to_json(json& j, const TimeStats& s) {
 
 void to_json(json& j, const Provenance& p) {
   json hosts = json::array();
-  for (const auto& h : p.hosts) hosts.push_back({{"hostname", h.hostname}, {"ranks", h.ranks}});
+  for (const auto& h : p.hosts)
+    hosts.push_back({{"hostname", h.hostname},
+                     {"ranks", h.ranks},
+                     {"cpu_model", h.cpu_model.empty() ? json(nullptr) : json(h.cpu_model)}});
+  auto opt = [](const std::optional<std::string>& v) { return v ? json(*v) : json(nullptr); };
+  json gpu = {{"models", p.gpu.models},
+              {"driver_version", opt(p.gpu.driver_version)},
+              {"cuda_runtime_version", opt(p.gpu.runtime_version)},
+              {"nccl_version", opt(p.gpu.nccl_version)},
+              {"note", p.gpu.note}};
   j = json{{"tool", {{"name", p.tool_name}, {"version", p.tool_version}}},
            {"git_commit", p.git_commit},
            {"git_dirty", p.git_dirty ? json(*p.git_dirty) : json(nullptr)},
            {"git_source", p.git_source},
+           {"git_commit_runtime", opt(p.git_commit_runtime)},
            {"command_line", p.command_line},
            {"start_time_utc", p.start_time_utc},
            {"end_time_utc", p.end_time_utc},
@@ -37,7 +47,8 @@ void to_json(json& j, const Provenance& p) {
            {"compiler", p.compiler},
            {"mpi_library", p.mpi_library},
            {"communicator", p.communicator},
-           {"env", p.env}};
+           {"env", p.env},
+           {"gpu", gpu}};
 }
 
 void to_json(json& j, const RankMetrics& r) {

@@ -31,6 +31,15 @@ struct TimeStats {
 struct HostInfo {
   std::string hostname;
   std::vector<int> ranks;  // world ranks on this host
+  std::string cpu_model;   // model name of this host's /proc/cpuinfo; "" when not gathered
+};
+
+// GPUs as the lead rank's process sees them. Plain data filled by bench/ (reports/
+// stays free of CUDA and NCCL); nullopt fields are written as null with gpu_note.
+struct GpuProvenance {
+  std::vector<std::string> models;  // one per visible device, in device order
+  std::optional<std::string> driver_version, runtime_version, nccl_version;  // "13.0", "2.21.5"
+  std::string note;  // why a field is null, e.g. "not built with CUDA"
 };
 
 struct Provenance {
@@ -38,7 +47,9 @@ struct Provenance {
   std::string tool_version;
   std::string git_commit;         // 40 hex, or "unknown"
   std::optional<bool> git_dirty;  // nullopt when the source tree was not reachable
-  std::string git_source;         // "runtime" (git asked at run time) or "build" (baked in)
+  std::string git_source;  // "build": commit and dirty flag baked in when the binary was built
+  // Cross-check: the source tree's commit asked of git at run time (nullopt when unreachable).
+  std::optional<std::string> git_commit_runtime;
   std::vector<std::string> command_line;
   std::string start_time_utc, end_time_utc;  // ISO-8601, e.g. 2026-11-23T10:57:21Z
   int world_size = 1;
@@ -50,6 +61,7 @@ struct Provenance {
   std::string mpi_library;                 // "none" when built or run without MPI
   std::string communicator;                // backend name, e.g. "mpi", "self"
   std::map<std::string, std::string> env;  // OMPI_*, NCCL_*, CUDA_VISIBLE_DEVICES, OMP_NUM_THREADS
+  GpuProvenance gpu;
 };
 
 struct OpBytes {
