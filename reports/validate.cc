@@ -121,6 +121,17 @@ void check_provenance(Checker& c, const json& p) {
   if (c.field(p, w, "git_source", Kind::kString) && p["git_source"] != "runtime" &&
       p["git_source"] != "build")
     c.fail(w + ".git_source", "expected 'runtime' or 'build'");
+  // Optional (added within v1): checked when present, so older reports still pass.
+  if (p.contains("git_commit_runtime")) c.field(p, w, "git_commit_runtime", Kind::kStringOrNull);
+  if (p.contains("gpu") && c.field(p, w, "gpu", Kind::kObject)) {
+    const json& g = p["gpu"];
+    if (c.field(g, w + ".gpu", "models", Kind::kArray))
+      for (const auto& m : g["models"])
+        if (!m.is_string()) c.fail(w + ".gpu.models", "expected strings");
+    for (const char* k : {"driver_version", "cuda_runtime_version", "nccl_version"})
+      c.field(g, w + ".gpu", k, Kind::kStringOrNull);
+    c.field(g, w + ".gpu", "note", Kind::kString);
+  }
   if (c.field(p, w, "command_line", Kind::kArray))
     for (const auto& a : p["command_line"])
       if (!a.is_string()) c.fail(w + ".command_line", "expected strings");

@@ -404,6 +404,30 @@ TEST(Provenance, TimesHostsAndEnvironment) {
   EXPECT_FALSE(q.compiler.empty());
   EXPECT_GT(q.cpu_cores, 0);
   EXPECT_TRUE(q.git_commit == "unknown" || q.git_commit.size() == 40) << q.git_commit;
+  // The commit is the build's, baked in by gen_version.cmake, not the tree's now.
+  EXPECT_EQ(q.git_source, "build");
+  EXPECT_EQ(q.gpu.models.size(), 0u);  // bench/ fills GPUs; reports/ never sees CUDA
+  EXPECT_EQ(q.gpu.note, "not built with CUDA");
+  ASSERT_EQ(q.hosts.size(), 1u);
+  EXPECT_EQ(q.hosts[0].cpu_model, q.cpu_model);
+}
+
+TEST(Provenance, CpuModelPerHost) {
+  Provenance p;
+  p.cpu_model = "rank0 cpu";
+  assign_hosts(p, {"a", "b", "a"}, {"Xeon", "EPYC", "Xeon"});
+  ASSERT_EQ(p.hosts.size(), 2u);
+  EXPECT_EQ(p.hosts[0].cpu_model, "Xeon");
+  EXPECT_EQ(p.hosts[1].cpu_model, "EPYC");
+  json j = p;
+  EXPECT_EQ(j["hosts"][1]["cpu_model"], "EPYC");
+  EXPECT_TRUE(j["gpu"]["driver_version"].is_null());
+  EXPECT_TRUE(j["gpu"]["models"].is_array());
+  // Without per-rank models, rank 0's host keeps rank 0's own; the others are null.
+  assign_hosts(p, {"a", "b"});
+  EXPECT_EQ(p.hosts[0].cpu_model, "rank0 cpu");
+  j = p;
+  EXPECT_TRUE(j["hosts"][1]["cpu_model"].is_null());
 }
 
 }  // namespace
