@@ -440,6 +440,11 @@ Comparison compare_reports(const ReportSet& base, const ReportSet& now,
   }
   for (const json& c : now_p->cases)
     if (!matched.count(key_of(c))) out.added.push_back(case_label(c));
+  // Nothing matched means nothing was checked: a PASS here would hide a wrong file pair.
+  if (matched.empty())
+    CPB_INPUT_ERROR(
+        "no case in common between '{}' ({} case(s)) and '{}' ({} case(s)): nothing to compare",
+        base_name, base.cases.size(), new_name, now_p->cases.size());
   out.failed = out.regressions > 0 || (options.fail_on_missing && !out.missing.empty());
   return out;
 }

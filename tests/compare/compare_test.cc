@@ -251,6 +251,21 @@ TEST(Tables, MarkdownPivotsWorldSizeAndCsvHasOneRowPerCase) {
 namespace cpb {
 namespace {
 
+TEST(Compare, NoCaseInCommonIsAnInputErrorNamingBothFiles) {
+  // Disjoint case sets used to print "0 matched case(s) ... PASS" and exit 0.
+  auto base = set_of(make_report({{.mask = "full", .step = samples(0.010, 0.01)}}));
+  auto now = set_of(make_report({{.mask = "causal", .step = samples(0.010, 0.01)}}));
+  try {
+    reports::compare_reports(base, now, {}, "a.json", "b.json");
+    FAIL() << "expected InputError";
+  } catch (const InputError& e) {
+    std::string msg = e.what();
+    EXPECT_NE(msg.find("no case in common"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("a.json"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("b.json"), std::string::npos) << msg;
+  }
+}
+
 TEST(Compare, NormalizeByPeersCancelsMachineSpeed) {
   // The new machine is 2x slower on everything: a raw compare fails, normalised by the
   // single-rank peer it passes; a real 20% loss of ring_p2p relative to its peer fails.
