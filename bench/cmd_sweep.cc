@@ -50,40 +50,6 @@ struct SweepArgs {
   bool dry_run = false;
 };
 
-int launch_rank() {
-  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"})
-    if (const char* v = std::getenv(name); v && *v) return std::atoi(v);
-  return 0;
-}
-
-std::string mpi_version() {
-#ifdef CPB_HAVE_MPI
-  char buf[MPI_MAX_LIBRARY_VERSION_STRING] = {};
-  int len = 0;
-  MPI_Get_library_version(buf, &len);
-  std::string s(buf, static_cast<size_t>(len));
-  if (auto nl = s.find('\n'); nl != std::string::npos) s.resize(nl);
-  while (!s.empty() && (s.back() == ',' || s.back() == ' ' || s.back() == '\0')) s.pop_back();
-  return s;
-#else
-  return "none";
-#endif
-}
-
-std::vector<std::string> all_hostnames(Communicator& world) {
-  constexpr size_t kLen = 256;
-  std::vector<char> mine(kLen, '\0');
-  std::string h = reports::local_hostname();
-  std::copy_n(h.data(), std::min(h.size(), kLen - 1), mine.begin());
-  std::vector<char> all(kLen * static_cast<size_t>(world.size()));
-  world.all_gather(mine.data(), all.data(), kLen, Device::kCpu);
-  std::vector<std::string> out;
-  for (int r = 0; r < world.size(); ++r)
-    out.emplace_back(all.data() + kLen * static_cast<size_t>(r));
-  world.reset_stats();
-  return out;
-}
-
 CaseSpec to_spec(const SweepCase& c, const SweepRunOptions& r) {
   CaseSpec s;
   s.kernel = c.kernel;
@@ -190,7 +156,7 @@ int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_lin
   const std::string journal_path = !args.journal.empty()  ? args.journal
                                    : !args.resume.empty() ? args.resume
                                                           : args.out + ".jsonl";
-  const bool lead = launch_rank() == 0;
+  const bool lead = launcher_rank() == 0;
 
   if (args.dry_run) {
     if (lead) {
@@ -206,9 +172,10 @@ int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_lin
   int exit_code = 0;
   {
     std::unique_ptr<Communicator> world = make_world_communicator(argc, argv, args.comm);
-    prov.mpi_library = mpi_version();
+    prov.mpi_library = mpi_library_version();
     const int rank = world->rank(), P = world->size();
-    RunContext ctx{.world = world.get(), .hostnames = all_hostnames(*world)};
+    RunContext ctx{.world = world.get(),
+                   .hostnames = gather_strings(*world, reports::local_hostname())};
     // Collective: every rank names its CPU so each host in the report gets its own.
     const std::vector<std::string> cpu_models = gather_strings(*world, reports::local_cpu_model());
 

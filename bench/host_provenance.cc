@@ -1,6 +1,11 @@
 #include "bench/host_provenance.h"
 
+#ifdef CPB_HAVE_MPI
+#include <mpi.h>
+#endif
+
 #include <algorithm>
+#include <cstdlib>
 
 #include <fmt/format.h>
 
@@ -14,6 +19,26 @@
 #endif
 
 namespace cpb {
+
+int launcher_rank() {
+  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"})
+    if (const char* v = std::getenv(name); v && *v) return std::atoi(v);
+  return 0;
+}
+
+std::string mpi_library_version() {
+#ifdef CPB_HAVE_MPI
+  char buf[MPI_MAX_LIBRARY_VERSION_STRING] = {};
+  int len = 0;
+  MPI_Get_library_version(buf, &len);
+  std::string s(buf, static_cast<size_t>(len));
+  if (auto nl = s.find('\n'); nl != std::string::npos) s.resize(nl);
+  while (!s.empty() && (s.back() == ',' || s.back() == ' ' || s.back() == '\0')) s.pop_back();
+  return s;
+#else
+  return "none";
+#endif
+}
 
 std::vector<std::string> gather_strings(Communicator& world, const std::string& mine) {
   constexpr size_t kLen = 256;

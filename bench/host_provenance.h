@@ -12,6 +12,13 @@
 
 namespace cpb {
 
+// World rank as the launcher announced it, known before MPI starts: only rank 0
+// prints parse errors and collects provenance.
+int launcher_rank();
+
+// The MPI library's version line ("none" in a build without MPI).
+std::string mpi_library_version();
+
 // One string per world rank (collective: every rank calls it at the same point).
 std::vector<std::string> gather_strings(Communicator& world, const std::string& mine);
 

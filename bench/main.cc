@@ -46,28 +46,6 @@ constexpr int kExitInput = 2;
 constexpr int kExitCaseError = 1;
 constexpr int kExitVerifyFailed = 3;
 
-// World rank as the launcher announced it, known before MPI starts: only rank 0
-// prints parse errors and collects provenance.
-int launcher_rank() {
-  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"})
-    if (const char* v = std::getenv(name); v && *v) return std::atoi(v);
-  return 0;
-}
-
-std::string mpi_library_version() {
-#ifdef CPB_HAVE_MPI
-  char buf[MPI_MAX_LIBRARY_VERSION_STRING] = {};
-  int len = 0;
-  MPI_Get_library_version(buf, &len);
-  std::string s(buf, static_cast<size_t>(len));
-  if (auto nl = s.find('\n'); nl != std::string::npos) s.resize(nl);
-  while (!s.empty() && (s.back() == ',' || s.back() == ' ' || s.back() == '\0')) s.pop_back();
-  return s;
-#else
-  return "none";
-#endif
-}
-
 // Mask parameter flags shared by `mask` and `run`; only the ones given are applied.
 struct MaskFlags {
   int64_t window = 0, global_tokens = 0, prefix = 0, question = 0, answers = 0, block = 0;
@@ -234,20 +212,6 @@ int cmd_validate(const std::vector<std::string>& files) {
   return bad ? 1 : 0;
 }
 
-std::vector<std::string> gather_hostnames(Communicator& world) {
-  constexpr size_t kLen = 256;
-  std::vector<char> mine(kLen, '\0');
-  std::string h = reports::local_hostname();
-  std::copy_n(h.data(), std::min(h.size(), kLen - 1), mine.begin());
-  std::vector<char> all(kLen * static_cast<size_t>(world.size()));
-  world.all_gather(mine.data(), all.data(), kLen, Device::kCpu);
-  std::vector<std::string> out;
-  for (int r = 0; r < world.size(); ++r)
-    out.emplace_back(all.data() + kLen * static_cast<size_t>(r));
-  world.reset_stats();
-  return out;
-}
-
 std::string one_line(const reports::CaseResult& r) {
   if (r.status != "ok") return fmt::format("{:<11} {}: {}", r.status, r.id, r.reason);
   const auto& m = *r.metrics;
@@ -277,7 +241,8 @@ int cmd_run(RunOptions opt, const std::vector<std::string>& command_line, int* a
   {
     std::unique_ptr<Communicator> world = make_world_communicator(argc, argv, opt.comm);
     const int rank = world->rank();
-    RunContext ctx{.world = world.get(), .hostnames = gather_hostnames(*world)};
+    RunContext ctx{.world = world.get(),
+                   .hostnames = gather_strings(*world, reports::local_hostname())};
     // Collective: every rank names its CPU so each host in the report gets its own.
     const std::vector<std::string> cpu_models = gather_strings(*world, reports::local_cpu_model());
     // Every rank validates the same options the same way: all throw or none does.
@@ -493,7 +458,7 @@ int main(int argc, char** argv) {
   } catch (const cpb::InputError& e) {
     // Every rank fails alike on bad input; one of them says so. The file:line prefix
     // names the check that fired, the rest names the value and what is allowed.
-    if (cpb::bench::launcher_rank() == 0) fmt::print(stderr, "cpbench: error: {}\n", e.what());
+    if (cpb::launcher_rank() == 0) fmt::print(stderr, "cpbench: error: {}\n", e.what());
     return 2;
   } catch (const std::exception& e) {
     fmt::print(stderr, "cpbench: internal error: {}\n", e.what());
