@@ -24,6 +24,7 @@
 
 #include <omp.h>
 
+#include "kernels/check_args.h"
 #include "kernels/cpu_simd.h"
 #include "kernels/kernel.h"
 #include "masks/block_map.h"
@@ -48,15 +49,7 @@ struct Dims {
 };
 
 Dims dims_of(const TensorView& q, const TensorView& k, const TensorView& v, const Mask* mask) {
-  CPB_CHECK(mask != nullptr, "no mask");
-  CPB_CHECK(q.device == Device::kCpu && k.device == Device::kCpu && v.device == Device::kCpu,
-            "cpu_flash takes host tensors");
-  CPB_CHECK(mask->seq_q == q.tokens && mask->seq_k == k.tokens && v.tokens == k.tokens,
-            "mask {}x{} does not match q {} / k {} tokens", mask->seq_q, mask->seq_k, q.tokens,
-            k.tokens);
-  CPB_CHECK(k.heads > 0 && q.heads % k.heads == 0 && v.heads == k.heads,
-            "heads_q {} must be a multiple of heads_kv {}", q.heads, k.heads);
-  CPB_CHECK(q.head_dim == k.head_dim && k.head_dim == v.head_dim, "head_dim mismatch");
+  check_attention_args("cpu_flash", Device::kCpu, q, k, v, mask);
   Dims x{};
   x.sq = q.tokens;
   x.sk = k.tokens;

@@ -7,6 +7,7 @@
 #include <limits>
 #include <vector>
 
+#include "kernels/check_args.h"
 #include "kernels/kernel.h"
 
 namespace cpb {
@@ -25,15 +26,7 @@ std::vector<int64_t> visible_keys(const Mask& mask, int64_t q) {
 }
 
 void check_common(const TensorView& q, const TensorView& k, const TensorView& v, const Mask* mask) {
-  CPB_CHECK(mask != nullptr, "no mask");
-  CPB_CHECK(q.device == Device::kCpu && k.device == Device::kCpu && v.device == Device::kCpu,
-            "cpu_reference takes host tensors");
-  CPB_CHECK(mask->seq_q == q.tokens && mask->seq_k == k.tokens && v.tokens == k.tokens,
-            "mask {}x{} does not match q {} / k {} tokens", mask->seq_q, mask->seq_k, q.tokens,
-            k.tokens);
-  CPB_CHECK(k.heads > 0 && q.heads % k.heads == 0 && v.heads == k.heads,
-            "heads_q {} must be a multiple of heads_kv {}", q.heads, k.heads);
-  CPB_CHECK(q.head_dim == k.head_dim && k.head_dim == v.head_dim, "head_dim mismatch");
+  check_attention_args("cpu_reference", Device::kCpu, q, k, v, mask);
 }
 
 class CpuReferenceKernel : public Kernel {

@@ -15,7 +15,7 @@ cd "$root"
 cxx_flags=(-std=c++20 -O2 -fopenmp -I. -I"$inc" -I"$cuda/include" -DFMT_HEADER_ONLY
            "-DCPB_DATA_DIR=\"$root/data\"")
 cc_srcs=(common/dtype.cc common/cuda_runtime.cc masks/mask.cc masks/block_map.cc
-         masks/mask_spec.cc masks/generators.cc masks/doclen.cc kernels/lse_merge.cc
+         masks/mask_spec.cc masks/generators.cc masks/doclen.cc kernels/lse_merge.cc kernels/check_args.cc
          kernels/cpu_reference.cc kernels/cuda/cuda_flash.cc tests/kernels_cuda/flash_case.cc
          tests/kernels_cuda/flash_device_main.cc)
 cu_srcs=(kernels/cuda/flash_fwd.cu kernels/cuda/flash_bwd.cu tests/kernels_cuda/device_fill.cu)
