@@ -138,21 +138,29 @@ const cuda::DeviceBlockMap& CudaFlashKernel::device_map(const Mask& mask, int bl
   return maps_.front().view;
 }
 
-void CudaFlashKernel::forward(const ForwardArgs& a) {
-  CPB_REQUIRE(a.mask != nullptr, "cuda_flash: forward needs a mask");
-  const int64_t sq = a.q.tokens, sk = a.k.tokens, hq = a.q.heads, hkv = a.k.heads, d = a.q.head_dim;
+// Forward and backward share these: the shape is supported, and q, k, v, out
+// have the layout and dtype the launch assumes.
+void CudaFlashKernel::check_qkv_out(const TensorView& q, const TensorView& k, const TensorView& v,
+                                    const TensorView& out) const {
+  const int64_t sq = q.tokens, sk = k.tokens, hq = q.heads, hkv = k.heads, d = q.head_dim;
   const Support sup = supports({.seq_q = sq,
                                 .seq_k = sk,
                                 .heads_q = hq,
                                 .heads_kv = hkv,
                                 .head_dim = d,
-                                .dtype = a.q.dtype,
-                                .device = a.q.device});
+                                .dtype = q.dtype,
+                                .device = q.device});
   CPB_REQUIRE(sup.ok(), "{}", sup.reason);
-  require_layout(a.q, "q", a.q.dtype, sq, hq, d);
-  require_layout(a.k, "k", a.q.dtype, sk, hkv, d);
-  require_layout(a.v, "v", a.q.dtype, sk, hkv, d);
-  require_layout(a.out, "out", a.q.dtype, sq, hq, d);
+  require_layout(q, "q", q.dtype, sq, hq, d);
+  require_layout(k, "k", q.dtype, sk, hkv, d);
+  require_layout(v, "v", q.dtype, sk, hkv, d);
+  require_layout(out, "out", q.dtype, sq, hq, d);
+}
+
+void CudaFlashKernel::forward(const ForwardArgs& a) {
+  CPB_REQUIRE(a.mask != nullptr, "cuda_flash: forward needs a mask");
+  const int64_t sq = a.q.tokens, sk = a.k.tokens, hq = a.q.heads, hkv = a.k.heads, d = a.q.head_dim;
+  check_qkv_out(a.q, a.k, a.v, a.out);
   require_lse(a.lse, sq, hq);
   CPB_REQUIRE(a.mask->seq_q == sq && a.mask->seq_k == sk,
               "cuda_flash: mask is {}x{}, tensors are {}x{}", a.mask->seq_q, a.mask->seq_k, sq, sk);
@@ -177,18 +185,7 @@ void CudaFlashKernel::forward(const ForwardArgs& a) {
 void CudaFlashKernel::backward(const BackwardArgs& a) {
   CPB_REQUIRE(a.mask != nullptr, "cuda_flash: backward needs a mask");
   const int64_t sq = a.q.tokens, sk = a.k.tokens, hq = a.q.heads, hkv = a.k.heads, d = a.q.head_dim;
-  const Support sup = supports({.seq_q = sq,
-                                .seq_k = sk,
-                                .heads_q = hq,
-                                .heads_kv = hkv,
-                                .head_dim = d,
-                                .dtype = a.q.dtype,
-                                .device = a.q.device});
-  CPB_REQUIRE(sup.ok(), "{}", sup.reason);
-  require_layout(a.q, "q", a.q.dtype, sq, hq, d);
-  require_layout(a.k, "k", a.q.dtype, sk, hkv, d);
-  require_layout(a.v, "v", a.q.dtype, sk, hkv, d);
-  require_layout(a.out, "out", a.q.dtype, sq, hq, d);
+  check_qkv_out(a.q, a.k, a.v, a.out);
   require_layout(a.dout, "dout", a.q.dtype, sq, hq, d);
   require_layout(a.dq, "dq", DType::kF32, sq, hq, d);
   require_layout(a.dk, "dk", DType::kF32, sk, hkv, d);

@@ -26,6 +26,8 @@ class CudaFlashKernel : public Kernel {
   const DeviceAllocator& allocator() const { return alloc_; }
 
  private:
+  void check_qkv_out(const TensorView& q, const TensorView& k, const TensorView& v,
+                     const TensorView& out) const;
   struct UploadedMap {
     int64_t seq_q = 0, seq_k = 0, block_q = 0, block_k = 0;
     uint64_t hash = 0;
