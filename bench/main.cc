@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <CLI/CLI.hpp>
+#include <chrono>
+#include <thread>
 
 #include <cstdlib>
 #include <iostream>
@@ -432,6 +434,8 @@ int run_main(int argc, char** argv) {
                    app.get_subcommands().empty() ? "" : " ",
                    app.get_subcommands().empty() ? "" : app.get_subcommands()[0]->get_name());
       }
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));  // as in main()
     }
     return kExitInput;
   }
@@ -458,7 +462,13 @@ int main(int argc, char** argv) {
   } catch (const cpb::InputError& e) {
     // Every rank fails alike on bad input; one of them says so. The file:line prefix
     // names the check that fired, the rest names the value and what is allowed.
-    if (cpb::launcher_rank() == 0) fmt::print(stderr, "cpbench: error: {}\n", e.what());
+    if (cpb::launcher_rank() == 0) {
+      fmt::print(stderr, "cpbench: error: {}\n", e.what());
+    } else {
+      // mpirun kills the job as soon as one rank exits non-zero: give rank 0 a
+      // moment to print the message this rank is not allowed to repeat.
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
     return 2;
   } catch (const std::exception& e) {
     fmt::print(stderr, "cpbench: internal error: {}\n", e.what());
