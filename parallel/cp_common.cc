@@ -57,6 +57,12 @@ ShardPlan make_plan(const CpProblem& problem, int shards) {
   return plan;
 }
 
+CpLayout square_layout(int world) {
+  for (int u : divisors(world))
+    if (int64_t(u) * u >= world) return {.ulysses = u, .ring = world / u};
+  return {.ulysses = world};
+}
+
 int64_t total_tokens(const std::vector<Range>& ranges) {
   int64_t n = 0;
   for (const auto& r : ranges) n += r.size();

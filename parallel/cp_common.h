@@ -65,6 +65,10 @@ ShardPlan make_plan(const CpProblem& problem, int shards);
 
 int64_t total_tokens(const std::vector<Range>& ranges);
 
+// The most square Ulysses x ring split of `world`, the Ulysses side the larger
+// (it wants the fast intra-node links): the default of the 2-D methods.
+CpLayout square_layout(int world);
+
 }  // namespace cpb
 
 namespace cpb {

@@ -31,6 +31,20 @@ struct CpConfig {
   std::string sharding = "contiguous";  // name in the ShardingRegistry
 };
 
+// The layout axes a method may read from a CpConfig. A method declares the ones
+// it uses; the others are fixed (ulysses = 1 or world, ring = 1 or world, ...)
+// and must not appear in its case id, params or option checks.
+enum class LayoutAxis { kUlysses, kRing, kInnerRing, kPlacement };
+std::string_view to_string(LayoutAxis a);  // "ulysses", "ring", "inner_ring", "placement"
+
+// Degrees and placement of one run of a method on `world` ranks.
+struct CpLayout {
+  int ulysses = 1, ring = 1, inner_ring = 1;
+  Placement placement = Placement::kContiguous;
+  bool operator==(const CpLayout&) const = default;
+};
+std::string_view to_string(Placement p);  // "contiguous", "strided"
+
 // The whole problem as every rank sees it.
 struct CpProblem {
   AttentionShape shape;  // global: seq_q == seq_k == S
@@ -62,6 +76,25 @@ class CpMethod {
   static constexpr const char* kRegistryNoun = "CP method";
   virtual ~CpMethod() = default;
 
+  // --- What the method declares about its layout (read by options, sweeps,
+  // tables and tests through the registry; nothing outside parallel/ names a
+  // method). Defaults fit a method with no degrees of its own (one rank).
+  // Short human label for tables and charts, e.g. "Ring P2P".
+  virtual std::string label() const = 0;
+  // The axes of CpLayout this method reads; the rest are implied by the world.
+  virtual std::vector<LayoutAxis> axes() const { return {}; }
+  // Whether the method can run on `world` ranks at all (e.g. none: world 1).
+  virtual bool runs_on(int world) const { return world >= 1; }
+  // The layout a run gets when the user gives no degrees.
+  virtual CpLayout default_layout(int world) const = 0;
+  // Every layout a sweep enumerates at `world` when the config names none.
+  virtual std::vector<CpLayout> sweep_layouts(int world) const { return {default_layout(world)}; }
+  // The layout with `given`'s values on the axes this method reads and the
+  // implied values elsewhere (so an axis it ignores never leaks into an id).
+  CpLayout normalise(const CpLayout& given, int world) const;
+  // Compact id of a layout over the axes it reads: "u2r4w2", "u2r2-strided", "" for none.
+  std::string layout_tag(const CpLayout& l) const;
+
   // Same answer on every rank (depends only on the problem and world size).
   virtual Support supports(const CpProblem& problem) const = 0;
   // Build sub-communicators, shard plan and work buffers. Collective.
@@ -83,6 +116,12 @@ class CpMethod {
 };
 
 using CpMethodRegistry = Registry<CpMethod>;
+
+// Divisors of n in increasing order (degree splits of a world).
+std::vector<int> divisors(int n);
+
+// The config of `layout` for a run of `sharding` on `world` ranks.
+CpConfig make_config(const CpLayout& layout, int world, const std::string& sharding);
 
 #define CPB_REGISTER_CP_METHOD(name, Type)                                                     \
   static const bool cpb_registered_cp_method_##name = ::cpb::CpMethodRegistry::instance().add( \

@@ -13,6 +13,22 @@ namespace cpb {
 namespace {
 
 class LoongTrainMethod : public HybridCpMethod {
+ public:
+  std::string label() const override { return "LoongTrain"; }
+  std::vector<LayoutAxis> axes() const override {
+    return {LayoutAxis::kUlysses, LayoutAxis::kRing, LayoutAxis::kInnerRing,
+            LayoutAxis::kPlacement};
+  }
+  CpLayout default_layout(int world) const override { return square_layout(world); }
+  // Every Ulysses x ring split, and every inner ring width dividing the ring.
+  std::vector<CpLayout> sweep_layouts(int world) const override {
+    std::vector<CpLayout> out;
+    for (int u : divisors(world))
+      for (int w : divisors(world / u))
+        out.push_back({.ulysses = u, .ring = world / u, .inner_ring = w});
+    return out;
+  }
+
  protected:
   Support layout(const CpConfig& c, HybridLayout* out) const override {
     *out = {.heads = c.ulysses_degree,

@@ -9,6 +9,10 @@ namespace {
 
 class NoneMethod : public CpMethod {
  public:
+  std::string label() const override { return "single rank"; }
+  bool runs_on(int world) const override { return world == 1; }
+  CpLayout default_layout(int) const override { return {}; }
+
   Support supports(const CpProblem& problem) const override {
     if (problem.config.world != 1)
       return Support::no(

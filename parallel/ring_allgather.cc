@@ -12,6 +12,9 @@ namespace {
 
 class RingAllGatherMethod : public CpMethod {
  public:
+  std::string label() const override { return "Ring AllGather"; }
+  CpLayout default_layout(int world) const override { return {.ring = world}; }
+
   Support supports(const CpProblem& problem) const override {
     const CpConfig& c = problem.config;
     if (c.ring_degree != 1 && c.ring_degree != c.world)

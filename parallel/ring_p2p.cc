@@ -12,6 +12,10 @@ namespace cpb {
 namespace {
 
 class RingP2pMethod : public HybridCpMethod {
+ public:
+  std::string label() const override { return "Ring P2P"; }
+  CpLayout default_layout(int world) const override { return {.ring = world, .inner_ring = 1}; }
+
  protected:
   Support layout(const CpConfig& c, HybridLayout* out) const override {
     if (c.ring_degree != 1 && c.ring_degree != c.world)

@@ -11,6 +11,10 @@ namespace cpb {
 namespace {
 
 class UlyssesMethod : public HybridCpMethod {
+ public:
+  std::string label() const override { return "Ulysses"; }
+  CpLayout default_layout(int world) const override { return {.ulysses = world}; }
+
  protected:
   Support layout(const CpConfig& c, HybridLayout* out) const override {
     if (c.ulysses_degree != 1 && c.ulysses_degree != c.world)

@@ -10,6 +10,19 @@ namespace cpb {
 namespace {
 
 class UspMethod : public HybridCpMethod {
+ public:
+  std::string label() const override { return "USP"; }
+  std::vector<LayoutAxis> axes() const override {
+    return {LayoutAxis::kUlysses, LayoutAxis::kRing, LayoutAxis::kPlacement};
+  }
+  CpLayout default_layout(int world) const override { return square_layout(world); }
+  // Every Ulysses x ring split of the world.
+  std::vector<CpLayout> sweep_layouts(int world) const override {
+    std::vector<CpLayout> out;
+    for (int u : divisors(world)) out.push_back({.ulysses = u, .ring = world / u});
+    return out;
+  }
+
  protected:
   Support layout(const CpConfig& c, HybridLayout* out) const override {
     if (c.inner_ring != 1 && c.inner_ring != c.ring_degree)
