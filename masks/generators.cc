@@ -110,8 +110,10 @@ std::vector<int64_t> question_answer_lengths(const MaskSpec& s, int64_t seq) {
   return out;
 }
 
-Mask make_shared_question(const MaskSpec& s, int64_t seq) {
-  std::vector<Range> parts = to_ranges(question_answer_lengths(s, seq));
+// Segment 0 is the question (causal); every later segment is an answer that sees the
+// question in full and is causal on itself. One segment: the question alone.
+Mask question_answer_mask(const std::vector<int64_t>& lengths, int64_t seq) {
+  std::vector<Range> parts = to_ranges(lengths);
   Mask m = empty_mask(seq);
   Range question = parts[0];
   push(m, causal_slice(question, question));
@@ -120,6 +122,16 @@ Mask make_shared_question(const MaskSpec& s, int64_t seq) {
     push(m, causal_slice(parts[a], parts[a]));
   }
   return m;
+}
+
+Mask make_shared_question(const MaskSpec& s, int64_t seq) {
+  return question_answer_mask(question_answer_lengths(s, seq), seq);
+}
+
+// LongCA-bench's shared question: question and answer lengths are consecutive draws
+// from the document histogram (the first document is the question).
+Mask make_shared_question_doclen(const MaskSpec& s, int64_t seq) {
+  return question_answer_mask(sample_documents(s, seq, false), seq);
 }
 
 Mask make_causal_blockwise(const MaskSpec& s, int64_t seq) {
@@ -143,12 +155,13 @@ Mask make_prefix_lm_causal(const MaskSpec& s, int64_t seq) {
   return m;
 }
 
-Mask make_prefix_lm_document(const MaskSpec& s, int64_t seq) {
-  require_fraction("prefix_fraction", s.prefix_fraction, s);
+// Per document: the first prefix_of(length) tokens bidirectional, the rest causal and
+// seeing the whole prefix.
+template <typename PrefixOf>
+Mask make_prefix_documents(const MaskSpec& s, int64_t seq, PrefixOf prefix_of) {
   Mask m = empty_mask(seq);
   for (Range d : to_ranges(sample_documents(s, seq, false))) {
-    int64_t p = static_cast<int64_t>(s.prefix_fraction * double(d.size()));
-    p = std::clamp<int64_t>(p, 0, d.size());
+    int64_t p = std::clamp<int64_t>(prefix_of(d.size()), 0, d.size());
     Range prefix{d.begin, d.begin + p}, rest{d.begin + p, d.end};
     push(m, full_slice(prefix, prefix));
     push(m, causal_slice(rest, d));
@@ -156,10 +169,28 @@ Mask make_prefix_lm_document(const MaskSpec& s, int64_t seq) {
   return m;
 }
 
-Mask make_global_sliding_impl(const MaskSpec& s, int64_t seq, bool causal) {
+Mask make_prefix_lm_document(const MaskSpec& s, int64_t seq) {
+  require_fraction("prefix_fraction", s.prefix_fraction, s);
+  return make_prefix_documents(
+      s, seq, [&](int64_t len) { return static_cast<int64_t>(s.prefix_fraction * double(len)); });
+}
+
+// LongCA-bench's prefix-LM document: one absolute prefix length for every document; a
+// document no longer than it is bidirectional as a whole.
+Mask make_prefix_lm_document_abs(const MaskSpec& s, int64_t seq) {
+  CPB_REQUIRE(s.prefix >= 0 && s.prefix <= seq,
+              "mask 'prefix_lm_document_abs': prefix = {} must be in [0, seq = {}]", s.prefix, seq);
+  return make_prefix_documents(s, seq, [&](int64_t len) { return std::min(s.prefix, len); });
+}
+
+void require_global_tokens(const MaskSpec& s, int64_t seq) {
   CPB_REQUIRE(s.global_tokens >= 0 && s.global_tokens <= seq,
               "mask '{}': global_tokens = {} must be in [0, seq = {}]", s.kind, s.global_tokens,
               seq);
+}
+
+Mask make_global_sliding_impl(const MaskSpec& s, int64_t seq, bool causal) {
+  require_global_tokens(s, seq);
   require_window(s, seq);
   const int64_t g = s.global_tokens;
   Range globals{0, g}, rest{g, seq};
@@ -181,6 +212,22 @@ Mask make_causal_global_sliding(const MaskSpec& s, int64_t seq) {
   return make_global_sliding_impl(s, seq, true);
 }
 
+// LongCA-bench's global+sliding (its distributed benchmark, built on MagiAttention
+// slices): both global strips are bottom-right aligned CAUSAL slices, not full ones.
+// Keys [0, G) seen by all rows: only the last G rows see them, as a triangle
+// (i - j >= S - G). Rows [0, G) over keys [G, S): j - i <= S - G, so the global rows
+// miss a triangle of the last keys. The rest is a bidirectional window on [G, S).
+Mask make_global_sliding_longca(const MaskSpec& s, int64_t seq) {
+  require_global_tokens(s, seq);
+  require_window(s, seq);
+  Range globals{0, s.global_tokens}, rest{s.global_tokens, seq};
+  Mask m = empty_mask(seq);
+  push(m, causal_slice(all(seq), globals));
+  push(m, causal_slice(globals, rest));
+  push(m, window_slice(rest, rest, s.window, s.window));
+  return m;
+}
+
 Mask make_block_causal_document(const MaskSpec& s, int64_t seq) {
   CPB_REQUIRE(s.block >= 1, "mask 'block_causal_document': block = {} must be >= 1", s.block);
   Mask m = empty_mask(seq);
@@ -194,36 +241,76 @@ Mask make_block_causal_document(const MaskSpec& s, int64_t seq) {
   return m;
 }
 
-Mask make_block_sparse(const MaskSpec& s, int64_t seq) {
-  CPB_REQUIRE(s.block >= 1, "mask 'block_sparse': block = {} must be >= 1", s.block);
-  CPB_REQUIRE(s.keep > 0 && s.keep <= 1, "mask 'block_sparse': keep = {} must be in (0, 1]",
-              s.keep);
+// Blocks per side of a block_sparse grid; checks block and the grid size.
+int64_t sparse_grid_side(const MaskSpec& s, int64_t seq) {
+  CPB_REQUIRE(s.block >= 1, "mask '{}': block = {} must be >= 1", s.kind, s.block);
   const int64_t n = (seq + s.block - 1) / s.block;
   CPB_REQUIRE(n <= kMaxSparseBlocksPerSide,
-              "mask 'block_sparse': block = {} gives {} blocks per side at seq = {}; at most {} "
-              "allowed, so use block >= {}",
-              s.block, n, seq, kMaxSparseBlocksPerSide,
+              "mask '{}': block = {} gives {} blocks per side at seq = {}; at most {} allowed, so "
+              "use block >= {}",
+              s.kind, s.block, n, seq, kMaxSparseBlocksPerSide,
               (seq + kMaxSparseBlocksPerSide - 1) / kMaxSparseBlocksPerSide);
+  return n;
+}
+
+// Runs of kept blocks in block row bi become one slice each.
+void push_block_row(Mask& m, const MaskSpec& s, int64_t seq, int64_t bi,
+                    const std::vector<bool>& kept) {
+  const int64_t n = static_cast<int64_t>(kept.size());
+  auto edge = [&](int64_t b) { return std::min(b * s.block, seq); };
+  for (int64_t bj = 0; bj < n;) {
+    if (!kept[static_cast<size_t>(bj)]) {
+      ++bj;
+      continue;
+    }
+    int64_t e = bj;
+    while (e < n && kept[static_cast<size_t>(e)]) ++e;
+    push(m, full_slice({edge(bi), edge(bi + 1)}, {edge(bj), edge(e)}));
+    bj = e;
+  }
+}
+
+Mask make_block_sparse(const MaskSpec& s, int64_t seq) {
+  const int64_t n = sparse_grid_side(s, seq);
+  CPB_REQUIRE(s.keep > 0 && s.keep <= 1, "mask 'block_sparse': keep = {} must be in (0, 1]",
+              s.keep);
   std::mt19937_64 rng(s.seed);
   Mask m = empty_mask(seq);
-  auto edge = [&](int64_t b) { return std::min(b * s.block, seq); };
   for (int64_t bi = 0; bi < n; ++bi) {
     // One draw per off-diagonal block, row-major, whatever keep is, so the stream of
     // draws (and so the mask) depends only on seed and grid size.
     std::vector<bool> kept(static_cast<size_t>(n));
     for (int64_t bj = 0; bj < n; ++bj)
       kept[static_cast<size_t>(bj)] = bi == bj || uniform_unit(rng) < s.keep;
-    // Runs of kept blocks in this block row become one slice each.
-    for (int64_t bj = 0; bj < n;) {
-      if (!kept[static_cast<size_t>(bj)]) {
-        ++bj;
-        continue;
-      }
-      int64_t e = bj;
-      while (e < n && kept[static_cast<size_t>(e)]) ++e;
-      push(m, full_slice({edge(bi), edge(bi + 1)}, {edge(bj), edge(e)}));
-      bj = e;
+    push_block_row(m, s, seq, bi, kept);
+  }
+  return m;
+}
+
+// Top-k per block row, as MagiAttention's block-sparse pattern (LongCA-bench's
+// kernel benchmark) draws it: each query block row keeps exactly topk key blocks
+// chosen uniformly without replacement (the top k of i.i.d. random scores), the
+// diagonal block no more likely than any other. One pattern for all heads: a kernel
+// gets one mask for every head (see masks/README.md).
+Mask make_block_sparse_topk(const MaskSpec& s, int64_t seq) {
+  const int64_t n = sparse_grid_side(s, seq);
+  CPB_REQUIRE(s.topk >= 1 && s.topk <= n,
+              "mask 'block_sparse_topk': topk = {} must be in [1, {}] (key blocks per row at "
+              "block = {}, seq = {})",
+              s.topk, n, s.block, seq);
+  std::mt19937_64 rng(s.seed);
+  Mask m = empty_mask(seq);
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  for (int64_t bi = 0; bi < n; ++bi) {
+    // Partial Fisher-Yates over 0..n-1: the first topk entries are the kept blocks.
+    for (int64_t b = 0; b < n; ++b) order[static_cast<size_t>(b)] = b;
+    std::vector<bool> kept(static_cast<size_t>(n));
+    for (int64_t t = 0; t < s.topk; ++t) {
+      int64_t pick = t + static_cast<int64_t>(uniform_index(rng, uint64_t(n - t)));
+      std::swap(order[static_cast<size_t>(t)], order[static_cast<size_t>(pick)]);
+      kept[static_cast<size_t>(order[static_cast<size_t>(t)])] = true;
     }
+    push_block_row(m, s, seq, bi, kept);
   }
   return m;
 }
@@ -303,6 +390,13 @@ std::vector<MaskKindDef> build_table() {
                {"question", "answers"},
                spec_of("shared_question"),
                make_shared_question});
+  t.push_back({"shared_question_doclen",
+               "shared_question with question and answer lengths drawn from doclen (LongCA-bench): "
+               "the first document is the question",
+               {"doclen", "seed"},
+               {},
+               doc_defaults("shared_question_doclen"),
+               make_shared_question_doclen});
   t.push_back({"causal_blockwise",
                "documents causal on themselves; the last document also sees all before it",
                {"doclen", "seed"},
@@ -323,6 +417,13 @@ std::vector<MaskKindDef> build_table() {
                {},
                prefix_doc,
                make_prefix_lm_document});
+  t.push_back({"prefix_lm_document_abs",
+               "per document: first min(prefix, length) tokens bidirectional, the rest causal "
+               "(one absolute prefix for every document, as LongCA-bench)",
+               {"doclen", "prefix", "seed"},
+               {"prefix"},
+               doc_defaults("prefix_lm_document_abs"),
+               make_prefix_lm_document_abs});
   t.push_back({"global_sliding",
                "global_tokens global rows and columns plus a bidirectional |i - j| <= window",
                {"global_tokens", "window"},
@@ -335,6 +436,13 @@ std::vector<MaskKindDef> build_table() {
                {"global_tokens", "window"},
                spec_of("causal_global_sliding"),
                make_causal_global_sliding});
+  t.push_back({"global_sliding_longca",
+               "LongCA-bench's global+sliding: |i - j| <= window on [G, S)^2, global strips "
+               "bottom-right causal (i - j >= S - G for j < G; j - i <= S - G for i < G <= j)",
+               {"global_tokens", "window"},
+               {"global_tokens", "window"},
+               spec_of("global_sliding_longca"),
+               make_global_sliding_longca});
   MaskSpec block_doc = doc_defaults("block_causal_document");
   block_doc.block = 1024;
   t.push_back({"block_causal_document",
@@ -350,6 +458,15 @@ std::vector<MaskKindDef> build_table() {
                {},
                block_sparse_defaults(),
                make_block_sparse});
+  MaskSpec topk_defaults = spec_of("block_sparse_topk");
+  topk_defaults.block = 128;
+  t.push_back({"block_sparse_topk",
+               "random block x block tiles, exactly topk per block row (seeded), diagonal not "
+               "guaranteed; one pattern for all heads",
+               {"block", "topk", "seed"},
+               {"topk"},
+               topk_defaults,
+               make_block_sparse_topk});
   return t;
 }
 
@@ -386,7 +503,8 @@ MaskSpec example_mask_spec(const std::string& kind, int64_t seq, uint64_t seed) 
     s.question = std::clamp<int64_t>(seq / 4, 1, seq - 1);
     s.answers = std::min<int64_t>(3, seq - s.question);
   }
-  if (kind == "block_sparse") s.block = std::max<int64_t>(1, (seq + 15) / 16);
+  if (kind == "block_sparse" || uses("topk")) s.block = std::max<int64_t>(1, (seq + 15) / 16);
+  if (uses("topk")) s.topk = std::max<int64_t>(1, (seq + s.block - 1) / s.block / 4);
   if (kind == "block_causal_document") s.block = std::max<int64_t>(1, seq / 32);
   s.window = std::min(s.window, seq);
   s.global_tokens = std::min(s.global_tokens, seq);

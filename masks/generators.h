@@ -2,7 +2,7 @@
 // MaskSpec fields it reads (exactly the keys its JSON may hold), its defaults and
 // the function that emits its slices. Adding a kind is one function and one row.
 // Parameters with no sensible size-independent default (window, global_tokens,
-// prefix, question, answers) are required in JSON; the others default per kind.
+// prefix, question, answers, topk) are required in JSON; the others default per kind.
 #pragma once
 
 #include <cstdint>
@@ -30,13 +30,13 @@ const MaskKindDef& find_mask_kind(const std::string& kind);
 // The kind's defaults (see masks/README.md); required parameters stay 0.
 MaskSpec default_mask_spec(const std::string& kind);
 // A representative, valid spec of `kind` for sequence length `seq` (window seq/8,
-// prefix seq/3, ...): what tests and demos use to cover every kind. shared_question
-// needs seq >= 2; every other kind works from seq = 1.
+// prefix seq/3, topk a quarter of the blocks, ...): what tests and demos use to cover
+// every kind. shared_question needs seq >= 2; every other kind works from seq = 1.
 MaskSpec example_mask_spec(const std::string& kind, int64_t seq, uint64_t seed = 0);
 
 // The segments a kind splits [0, seq) into, in order: its documents for the document
-// kinds (what a varlen kernel's cu_seqlens would hold), question then answers for
-// shared_question, {seq} for the others. Sums to seq.
+// kinds (what a varlen kernel's cu_seqlens would hold), question then answers for the
+// shared_question kinds, {seq} for the others. Sums to seq.
 std::vector<int64_t> document_lengths(const MaskSpec& spec, int64_t seq);
 
 }  // namespace cpb

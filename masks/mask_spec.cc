@@ -26,11 +26,17 @@ struct Field {
 };
 
 const Field kFields[] = {
-    {"window", &MaskSpec::window},     {"global_tokens", &MaskSpec::global_tokens},
-    {"prefix", &MaskSpec::prefix},     {"prefix_fraction", &MaskSpec::prefix_fraction},
-    {"question", &MaskSpec::question}, {"answers", &MaskSpec::answers},
-    {"block", &MaskSpec::block},       {"keep", &MaskSpec::keep},
-    {"doclen", &MaskSpec::doclen},     {"long_share", &MaskSpec::long_share},
+    {"window", &MaskSpec::window},
+    {"global_tokens", &MaskSpec::global_tokens},
+    {"prefix", &MaskSpec::prefix},
+    {"prefix_fraction", &MaskSpec::prefix_fraction},
+    {"question", &MaskSpec::question},
+    {"answers", &MaskSpec::answers},
+    {"block", &MaskSpec::block},
+    {"keep", &MaskSpec::keep},
+    {"topk", &MaskSpec::topk},
+    {"doclen", &MaskSpec::doclen},
+    {"long_share", &MaskSpec::long_share},
     {"seed", &MaskSpec::seed},
 };
 

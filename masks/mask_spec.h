@@ -17,15 +17,16 @@ struct MaskSpec {
   std::string kind = "full";   // one of mask_kinds()
   int64_t window = 0;          // sliding windows: |i-j| <= window, or 0 <= i-j <= window
   int64_t global_tokens = 0;   // global_sliding: G sink tokens, global rows and columns
-  int64_t prefix = 0;          // prefix_lm_causal: bidirectional prefix length
+  int64_t prefix = 0;          // prefix_lm_causal, prefix_lm_document_abs: prefix length
   double prefix_fraction = 0;  // prefix_lm_document: prefix share of each document
   int64_t question = 0;        // shared_question: question span length
   int64_t answers = 0;         // shared_question: number of answers splitting the rest
   int64_t block = 0;           // block_causal_document, block_sparse: block size in tokens
   double keep = 0;             // block_sparse: kept fraction of blocks, (0, 1]
+  int64_t topk = 0;            // block_sparse_topk: key blocks kept per query block row
   std::string doclen;          // document kinds: histogram name (pile, prolong64k, ...) or file
   double long_share = 0;       // *_long kinds: share of tokens in long documents
-  uint64_t seed = 0;           // document lengths and block_sparse draws
+  uint64_t seed = 0;           // document lengths and block_sparse(_topk) draws
 
   bool operator==(const MaskSpec&) const = default;
 };
