@@ -50,7 +50,7 @@ constexpr int kExitVerifyFailed = 3;
 
 // Mask parameter flags shared by `mask` and `run`; only the ones given are applied.
 struct MaskFlags {
-  int64_t window = 0, global_tokens = 0, prefix = 0, question = 0, answers = 0, block = 0;
+  int64_t window = 0, global_tokens = 0, prefix = 0, question = 0, answers = 0, block = 0, topk = 0;
   double prefix_fraction = 0, keep = 0, long_share = 0;
   std::string doclen;
   uint64_t mask_seed = 0;
@@ -68,6 +68,7 @@ struct MaskFlags {
         {"answers", app.add_option("--answers", answers, "shared_question: number of answers")},
         {"block", app.add_option("--block", block, "block kinds: block size in tokens")},
         {"keep", app.add_option("--keep", keep, "block_sparse: kept fraction of blocks (0, 1]")},
+        {"topk", app.add_option("--topk", topk, "block_sparse_topk: key blocks per block row")},
         {"doclen", app.add_option("--doclen", doclen,
                                   "document kinds: histogram name (see `cpbench list`) or file")},
         {"long_share",
@@ -87,6 +88,7 @@ struct MaskFlags {
       if (key == "answers") p.values[key] = answers;
       if (key == "block") p.values[key] = block;
       if (key == "keep") p.values[key] = keep;
+      if (key == "topk") p.values[key] = topk;
       if (key == "doclen") p.values[key] = doclen;
       if (key == "long_share") p.values[key] = long_share;
     }
