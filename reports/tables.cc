@@ -19,9 +19,13 @@ namespace {
 using nlohmann::json;
 
 const std::vector<TableMetric> kTableMetrics = {
-    {"tflops_per_rank", "TFLOP/s per rank"},      {"tflops_total", "TFLOP/s total"},
-    {"step_ms", "median step time (ms)"},         {"exposed_comm_ms", "exposed communication (ms)"},
-    {"overlap_efficiency", "overlap efficiency"}, {"peak_rss_mib", "peak RSS per rank (MiB)"},
+    {"tflops_per_rank", "TFLOP/s per rank"},
+    {"tflops_per_rank_mean_time", "TFLOP/s per rank, mean-over-ranks time (LongCA-bench)"},
+    {"tflops_total", "TFLOP/s total"},
+    {"step_ms", "median step time (ms)"},
+    {"exposed_comm_ms", "exposed communication (ms)"},
+    {"overlap_efficiency", "overlap efficiency"},
+    {"peak_rss_mib", "peak RSS per rank (MiB)"},
 };
 
 std::string str(const json& p, const char* k) {
@@ -29,6 +33,25 @@ std::string str(const json& p, const char* k) {
 }
 std::string num(const json& p, const char* k) {
   return p.contains(k) && p[k].is_number() ? p[k].dump() : "";
+}
+
+// LongCA-bench's TFLOP/s per rank: flops / (mean over ranks of each rank's own median
+// step time x P) / 1e12. Reports written since the field exists carry it; for older
+// ones it is recomputed from metrics.ranks[].step_seconds.median.
+std::optional<double> tflops_per_rank_mean_time(const json& m) {
+  if (m.contains("tflops_per_rank_mean_time") && m["tflops_per_rank_mean_time"].is_number())
+    return m["tflops_per_rank_mean_time"].get<double>();
+  if (!m.contains("flops") || !m["flops"].is_number() || !m.contains("ranks") ||
+      !m["ranks"].is_array() || m["ranks"].empty())
+    return std::nullopt;
+  double sum = 0;
+  for (const json& r : m["ranks"]) {
+    const json st = r.value("step_seconds", json::object());
+    if (!st.is_object() || !st.contains("median") || !st["median"].is_number()) return std::nullopt;
+    sum += st["median"].get<double>();
+  }
+  // sum = mean time x P, so this is flops / (mean time x P).
+  return sum > 0 ? std::optional(m["flops"].get<double>() / sum / 1e12) : std::nullopt;
 }
 
 std::optional<double> metric_value(const json& c, const std::string& name) {
@@ -40,6 +63,7 @@ std::optional<double> metric_value(const json& c, const std::string& name) {
     return std::nullopt;
   };
   if (name == "tflops_per_rank") return get("tflops_per_rank");
+  if (name == "tflops_per_rank_mean_time") return tflops_per_rank_mean_time(m);
   if (name == "tflops_total") return get("tflops_total");
   if (name == "overlap_efficiency") return get("overlap_efficiency");
   if (name == "exposed_comm_ms") {
@@ -57,22 +81,64 @@ std::optional<double> metric_value(const json& c, const std::string& name) {
 
 std::string cell(const json& c, const std::string& metric) {
   auto v = metric_value(c, metric);
-  if (!v) return c.value("status", "?");
+  if (!v) return c.value("status", "?") == "ok" ? "n/a" : c.value("status", "?");
   return fmt::format("{:.4g}", *v);
 }
 
-// Row label of the pivot: method with the choices that distinguish its variants.
-std::string method_label(const json& p) {
-  std::string m = str(p, "method");
-  std::string out = m;
-  if ((m == "usp" || m == "loongtrain") && p.contains("degrees") && p["degrees"].is_object()) {
-    out += fmt::format(" u={}", p["degrees"].value("ulysses", 1));
-    if (m == "loongtrain") out += fmt::format(" w={}", p["degrees"].value("inner_ring", 1));
-    if (str(p, "placement") == "strided") out += " strided";
-  }
-  if (m != "none" && !str(p, "sharding").empty()) out += " / " + str(p, "sharding");
+// Degrees in label order, with their short names; a key the report adds later follows.
+const std::pair<const char*, const char*> kDegreeNames[] = {
+    {"ulysses", "u"}, {"ring", "r"}, {"inner_ring", "w"}};
+
+std::string degree_short(const std::string& key) {
+  for (const auto& [k, s] : kDegreeNames)
+    if (key == k) return s;
+  return key;
+}
+
+std::vector<std::string> degree_keys(const json& d) {
+  std::vector<std::string> out;
+  for (const auto& [k, s] : kDegreeNames)
+    if (d.contains(k)) out.push_back(k);
+  for (const auto& [k, v] : d.items())
+    if (degree_short(k) == k) out.push_back(k);
   return out;
 }
+
+}  // namespace
+
+MethodLabeler::MethodLabeler(const std::vector<json>& cases) {
+  // (method, world, degree) -> values seen: a degree with two values at one world is a
+  // choice the user made (a layout), one value per world is implied by the world.
+  std::map<std::tuple<std::string, int, std::string>, std::set<std::string>> seen;
+  for (const json& c : cases) {
+    const json p = c.value("params", json::object());
+    const json d = p.value("degrees", json::object());
+    if (!d.is_object()) continue;
+    for (const auto& [k, v] : d.items())
+      seen[{str(p, "method"), case_world(c), k}].insert(v.dump());
+  }
+  for (const auto& [key, values] : seen)
+    if (values.size() > 1) varying_[std::get<0>(key)].insert(std::get<2>(key));
+}
+
+std::string MethodLabeler::operator()(const json& p) const {
+  std::string method = str(p, "method");
+  std::string out = method;
+  const json d = p.value("degrees", json::object());
+  auto it = varying_.find(method);
+  if (it != varying_.end() && d.is_object()) {
+    // The ring degree is left out: U x R = P, so the world column and U give it.
+    bool has_ulysses = it->second.count("ulysses") > 0;
+    for (const std::string& k : degree_keys(d))
+      if (it->second.count(k) && !(k == "ring" && has_ulysses))
+        out += fmt::format(" {}={}", degree_short(k), d[k].dump());
+  }
+  if (str(p, "placement") == "strided") out += " strided";
+  if (!str(p, "sharding").empty()) out += " / " + str(p, "sharding");
+  return out;
+}
+
+namespace {
 
 std::string csv_quote(const std::string& s) {
   if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
@@ -197,8 +263,119 @@ std::string render_csv(const ReportSet& set) {
   return out;
 }
 
+namespace {
+
+// LongCA-bench's peak memory per rank: the mean over ranks of the device peak
+// (peak_device_bytes, what torch's max_memory_allocated counts) on CUDA cases, else of
+// the host peak RSS. Second: which of the two ("device" or "rss").
+std::optional<std::pair<double, std::string>> mean_peak_bytes(const json& m) {
+  if (!m.contains("ranks") || !m["ranks"].is_array() || m["ranks"].empty()) return std::nullopt;
+  const bool device = m["ranks"][0].contains("peak_device_bytes");
+  const char* key = device ? "peak_device_bytes" : "peak_rss_bytes";
+  double sum = 0;
+  for (const json& r : m["ranks"]) {
+    if (!r.contains(key) || !r[key].is_number()) return std::nullopt;
+    sum += r[key].get<double>();
+  }
+  return std::pair(sum / double(m["ranks"].size()), std::string(device ? "device" : "rss"));
+}
+
+// Cases equal in every parameter but the mask seed, in order of first appearance.
+std::vector<std::vector<const json*>> mask_sample_groups(const ReportSet& set) {
+  std::vector<std::vector<const json*>> groups;
+  std::map<std::string, size_t> index;
+  for (const json& c : set.cases) {
+    json key = c.value("params", json::object());
+    if (key.contains("mask") && key["mask"].is_object()) key["mask"].erase("seed");
+    auto [it, fresh] = index.emplace(key.dump(), groups.size());
+    if (fresh) groups.emplace_back();
+    groups[it->second].push_back(&c);
+  }
+  return groups;
+}
+
+std::string csv_row(const std::vector<std::string>& row) {
+  std::string out;
+  for (size_t i = 0; i < row.size(); ++i) out += (i ? "," : "") + csv_quote(row[i]);
+  return out + "\n";
+}
+
+// One row of the LongCA CSV: means over the group's samples, or the status of the
+// first sample that did not run ok (OOM for oom).
+std::vector<std::string> longca_row(const std::vector<const json*>& group) {
+  const json p = group.front()->value("params", json::object());
+  const json d = p.value("degrees", json::object());
+  json mask = p.value("mask", json::object());
+  std::vector<std::string> seeds;
+  for (const json* c : group) {
+    const json m = c->value("params", json::object()).value("mask", json::object());
+    if (m.is_object() && m.contains("seed")) seeds.push_back(m["seed"].dump());
+  }
+  if (mask.is_object()) mask.erase("seed");
+  std::string tflops, mem, mem_kind, bad;
+  double t_sum = 0, m_sum = 0;
+  for (const json* c : group) {
+    const std::string status = c->value("status", "?");
+    const json m = c->value("metrics", json());
+    auto t = status == "ok" && m.is_object() ? tflops_per_rank_mean_time(m) : std::nullopt;
+    auto b = status == "ok" && m.is_object() ? mean_peak_bytes(m) : std::nullopt;
+    if (status != "ok") {
+      bad = status == "oom" ? "OOM" : status;
+      break;
+    }
+    if (!t || !b) {
+      bad = "n/a";  // an ok case whose report lacks the figures
+      break;
+    }
+    t_sum += *t;
+    m_sum += b->first;
+    mem_kind = b->second;
+  }
+  if (bad.empty()) {
+    tflops = fmt::format("{:.6g}", t_sum / double(group.size()));
+    mem = fmt::format("{:.0f}", m_sum / double(group.size()));
+  } else {
+    tflops = mem = bad;
+  }
+  return {str(p, "method"),
+          mask.is_object() ? mask.value("kind", "?") : mask_label(mask),
+          std::to_string(case_world(*group.front())),
+          str(p, "pass"),
+          num(d, "ulysses"),
+          num(d, "ring"),
+          tflops,
+          mem,
+          num(d, "inner_ring"),
+          str(p, "placement"),
+          str(p, "sharding"),
+          str(p, "kernel"),
+          mask_label(mask),
+          fmt::format("{}", fmt::join(seeds, " ")),
+          std::to_string(group.size()),
+          num(p, "seq"),
+          num(p, "heads_q"),
+          num(p, "heads_kv"),
+          num(p, "head_dim"),
+          str(p, "dtype"),
+          mem_kind};
+}
+
+}  // namespace
+
+std::string render_longca_csv(const ReportSet& set) {
+  static const std::vector<std::string> kCols = {
+      "baseline",    "masktype",       "world_size",   "wd",        "ulysses",  "ring",
+      "mean_tflops", "mean_peak_mems", "inner_ring",   "placement", "sharding", "kernel",
+      "mask",        "mask_seeds",     "mask_samples", "seq",       "heads_q",  "heads_kv",
+      "head_dim",    "dtype",          "peak_mem_kind"};
+  std::string out = csv_row(kCols);
+  for (const auto& group : mask_sample_groups(set)) out += csv_row(longca_row(group));
+  return out;
+}
+
 std::string render_markdown_tables(const ReportSet& set, const std::string& metric, bool detail) {
   const TableMetric& tm = find_table_metric(metric);
+  const MethodLabeler method_label(set.cases);
   // Setting: everything but method, mask, seqlen and world.
   using Setting = std::tuple<std::string, std::string, std::string, std::string, std::string>;
   using RowKey = std::tuple<std::string, std::string, int64_t>;  // method label, mask, seq
