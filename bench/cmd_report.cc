@@ -1,10 +1,14 @@
 // `cpbench report a.json b.json ...`: merge reports (e.g. one per launch size) and
-// print tables: Markdown pivots (method x mask x seqlen rows, world size columns) or
-// one CSV row per case. --out writes the merged document that plots and compare read.
+// print tables: Markdown pivots (method x mask x seqlen rows, world size columns), one
+// CSV row per case, or LongCA-bench's CSV (one row per case up to the mask seed). --out
+// writes the merged document that plots and compare read.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cstdlib>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "bench/commands.h"
 #include "common/errors.h"
@@ -22,17 +26,23 @@ struct ReportArgs {
 };
 
 int run_report(const ReportArgs& a) {
-  CPB_REQUIRE(a.format == "md" || a.format == "csv", "--format '{}': allowed md, csv", a.format);
+  CPB_REQUIRE(a.format == "md" || a.format == "csv" || a.format == "longca-csv",
+              "--format '{}': allowed md, csv, longca-csv", a.format);
   reports::find_table_metric(a.metric);  // reject a bad --metric before reading files
   auto policy = reports::parse_on_duplicate(a.on_duplicate);
+  for (const auto& f : a.inputs) reports::require_not_an_input(a.out, "--out", {{f, "input"}});
   std::vector<reports::ReportSet> sets;
   for (const auto& f : a.inputs) sets.push_back(reports::read_report_set(f));
   auto merged = reports::merge_report_sets(sets, policy);
   for (const auto& n : merged.notes) fmt::print(stderr, "cpbench report: {}\n", n);
   if (!a.out.empty()) reports::write_json_atomic(a.out, reports::to_json(merged.set));
-  fmt::print("{}", a.format == "csv"
-                       ? reports::render_csv(merged.set)
-                       : reports::render_markdown_tables(merged.set, a.metric, a.detail));
+  if (a.format == "csv") {
+    fmt::print("{}", reports::render_csv(merged.set));
+  } else if (a.format == "longca-csv") {
+    fmt::print("{}", reports::render_longca_csv(merged.set));
+  } else {
+    fmt::print("{}", reports::render_markdown_tables(merged.set, a.metric, a.detail));
+  }
   return 0;
 }
 
@@ -43,10 +53,14 @@ void add_report_command(CLI::App& app) {
   auto* sub = app.add_subcommand("report", "merge reports and print Markdown or CSV tables");
   sub->add_option("reports", a->inputs, "report(s), merged report(s) or run/sweep journal(s)")
       ->required();
-  sub->add_option("--format", a->format, "md | csv (default md)");
-  sub->add_option("--metric", a->metric,
-                  "pivot cell: tflops_per_rank, tflops_total, step_ms, exposed_comm_ms, "
-                  "overlap_efficiency, peak_rss_mib (default tflops_per_rank)");
+  sub->add_option("--format", a->format,
+                  "md | csv | longca-csv (LongCA-bench's columns, mask samples averaged; "
+                  "default md)");
+  std::vector<std::string> metrics;
+  for (const auto& m : reports::table_metrics()) metrics.push_back(m.name);
+  sub->add_option(
+      "--metric", a->metric,
+      fmt::format("md pivot cell: {} (default tflops_per_rank)", fmt::join(metrics, ", ")));
   sub->add_flag("--detail", a->detail, "md: add one row per case after the pivots");
   sub->add_option("--out", a->out, "write the merged document (JSON) here");
   sub->add_option("--on-duplicate", a->on_duplicate,
