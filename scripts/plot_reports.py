@@ -2,13 +2,17 @@
 
 Run through scripts/plot, which picks a Python that has matplotlib. Charts:
   tflops     TFLOP/s per rank vs sequence length, one line per kernel x mask (x method, P)
-  scaling    CP throughput (total TFLOP/s) vs world size, one line per method x mask,
-             one panel per sequence length (strong scaling), plus a weak-scaling panel
-             when some cases keep tokens per rank fixed across world sizes
+  scaling    CP throughput (total TFLOP/s) vs world size, one line per method x mask x
+             setting (pass, kernel, shape when they vary), one panel per sequence length
+             (strong scaling), plus a weak-scaling panel when some cases keep tokens per
+             rank fixed across world sizes
   memory     peak RSS per rank vs sequence length
   breakdown  stacked median step time: compute / exposed communication / other, per method
   speedup    new vs --base: base median step / new median step, per matched case
 Every chart carries a title, axis units, a legend and the runs' provenance as a footnote.
+A method is labelled by its name plus the degrees that tell its layouts apart (those
+taking two values at one world size; see reports/SCHEMA.md, "Tables"), so a method
+whose degrees follow the world size (u = P, or a rule such as min(P, 8)) is one line.
 """
 
 import argparse
@@ -97,16 +101,67 @@ def mask_label(mask):
     return mask.get("kind", "?") + (f"({','.join(extra)})" if extra else "")
 
 
-def method_label(p):
-    m = p.get("method", "?")
-    d = p.get("degrees", {})
-    if m in ("usp", "loongtrain"):
-        m += f" u{d.get('ulysses', 1)}r{d.get('ring', 1)}"
-        if p.get("method") == "loongtrain":
-            m += f"w{d.get('inner_ring', 1)}"
-    if p.get("method") != "none" and p.get("sharding"):
-        m += f"/{p['sharding']}"
-    return m
+DEGREE_NAMES = [("ulysses", "u"), ("ring", "r"), ("inner_ring", "w")]
+
+
+def method_labeler(cases):
+    """method_label(params) for these cases: the method's name, the degrees that take two
+    values among its cases at one world size (a layout choice; ring is left out beside
+    ulysses since U x R = P), 'strided', and the sharding. Degrees with one value per
+    world are implied by the world, so the method stays one series across world sizes."""
+    seen = collections.defaultdict(set)
+    for c in cases:
+        p = c.get("params", {})
+        d = p.get("degrees")
+        if isinstance(d, dict):
+            for k, v in d.items():
+                seen[(p.get("method"), world_of(c), k)].add(json.dumps(v))
+    varying = collections.defaultdict(set)
+    for (method, _, k), values in seen.items():
+        if len(values) > 1:
+            varying[method].add(k)
+
+    def label(p):
+        method = p.get("method", "?")
+        out = method
+        d = p.get("degrees") if isinstance(p.get("degrees"), dict) else {}
+        keys = [k for k, _ in DEGREE_NAMES if k in d] + sorted(
+            k for k in d if k not in dict(DEGREE_NAMES))
+        short = dict(DEGREE_NAMES)
+        for k in keys:
+            if k in varying[method] and not (k == "ring" and "ulysses" in varying[method]):
+                out += f" {short.get(k, k)}={d[k]}"
+        if p.get("placement") == "strided":
+            out += " strided"
+        if p.get("sharding"):
+            out += f"/{p['sharding']}"
+        return out
+
+    return label
+
+
+SETTING_KEYS = ["kernel", "pass", "heads_q", "heads_kv", "head_dim", "dtype"]
+
+
+def setting_labeler(cases):
+    """setting_label(params): the run settings (pass, kernel, shape) that differ among
+    these cases, e.g. 'fwd' or 'bwd Hq=8': lines of different settings are never joined."""
+    varying = [k for k in SETTING_KEYS
+               if len({json.dumps(c.get("params", {}).get(k)) for c in cases}) > 1]
+    short = {"heads_q": "Hq=", "heads_kv": "Hkv=", "head_dim": "D="}
+
+    def label(p):
+        return " ".join(f"{short.get(k, '')}{p.get(k)}" for k in varying)
+
+    return label
+
+
+def multi_world_methods(cases):
+    """Methods with cases at two or more world sizes: the context-parallel ones."""
+    worlds = collections.defaultdict(set)
+    for c in cases:
+        worlds[c.get("params", {}).get("method")].add(world_of(c))
+    return {m for m, w in worlds.items() if len(w) > 1}
 
 
 def common_keys(cases):
@@ -197,16 +252,19 @@ def save(fig, out_dir, name, formats, written):
 def chart_tflops(cases, sources, out_dir, formats, written):
     cs = ok(cases)
     # Kernel throughput is read from single-rank cases when the reports have them.
-    single = [c for c in cs if c["params"].get("method") == "none"]
+    single = [c for c in cs if world_of(c) == 1]
     if single:
         cs = single
+    method_label, setting = method_labeler(cs), setting_labeler(cs)
     series = collections.defaultdict(list)
     shapes = set()
     for c in cs:
         p = c["params"]
-        group = p.get("kernel")
-        if p.get("method") != "none":
+        group = " ".join(x for x in (p.get("kernel"), setting(p)) if x)
+        if not single:
             group += f" · {method_label(p)} P={world_of(c)}"
+        elif len({x["params"].get("method") for x in cs}) > 1:
+            group += f" · {method_label(p)}"
         series[(group, mask_label(p.get("mask")))].append(
             (p["seq"], c["metrics"]["tflops_per_rank"]))
         shapes.add(shape_label(p))
@@ -221,7 +279,7 @@ def chart_tflops(cases, sources, out_dir, formats, written):
     ax.set_xscale("log", base=2)
     ax.set_xlabel("sequence length S (tokens)")
     ax.set_ylabel("TFLOP/s per rank (mask-area FLOPs)")
-    what = "single rank (method none)" if single else "all methods"
+    what = "single rank" if single else "all methods"
     ax.set_title(f"Attention throughput vs sequence length, per kernel and mask, {what}\n"
                  + "; ".join(sorted(shapes)), fontsize=10)
     ax.grid(True, alpha=0.3)
@@ -231,21 +289,33 @@ def chart_tflops(cases, sources, out_dir, formats, written):
     return True
 
 
-def chart_scaling(cases, sources, out_dir, formats, written):
-    cp = [c for c in ok(cases) if c["params"].get("method") != "none"]
+def scaling_series(cases):
+    """The scaling chart's data: (by_seq, weak, worlds). by_seq[S][(method, mask)] and
+    weak[((method, mask), tokens per rank)] are lists of (P, TFLOP/s); `method` carries
+    the method label and the setting (pass, kernel, shape) when those vary, so no line
+    joins two passes, and a method whose degrees follow P stays one line."""
+    cs = ok(cases)
+    cp_methods = multi_world_methods(cs)
+    cp = [c for c in cs if c["params"].get("method") in cp_methods]
+    method_label, setting = method_labeler(cp), setting_labeler(cp)
     by_seq = collections.defaultdict(lambda: collections.defaultdict(list))
     weak = collections.defaultdict(list)
     for c in cp:
         p = c["params"]
         w = world_of(c)
-        label = (method_label(p), mask_label(p.get("mask")))
+        name = " · ".join(x for x in (method_label(p), setting(p)) if x)
+        label = (name, mask_label(p.get("mask")))
         by_seq[p["seq"]][label].append((w, c["metrics"]["tflops_total"]))
         weak[(label, p["seq"] // w)].append((w, c["metrics"]["tflops_per_rank"]))
-    worlds = {world_of(c) for c in cp}
+    weak = {k: v for k, v in weak.items() if len({w for w, _ in v}) >= 2}
+    return by_seq, weak, {world_of(c) for c in cp}
+
+
+def chart_scaling(cases, sources, out_dir, formats, written):
+    by_seq, weak_series, worlds = scaling_series(cases)
     if len(worlds) < 2:
         return False
     seqs = sorted(by_seq)[-4:]
-    weak_series = {k: v for k, v in weak.items() if len({w for w, _ in v}) >= 2}
     panels = len(seqs) + (1 if weak_series else 0)
     fig, axes = new_figure(1, panels, figsize=(4.2 * panels, 4.6), squeeze=False)
     style = Styler()
@@ -289,9 +359,11 @@ def chart_scaling(cases, sources, out_dir, formats, written):
 
 def chart_memory(cases, sources, out_dir, formats, written):
     series = collections.defaultdict(list)
+    method_label, setting = method_labeler(ok(cases)), setting_labeler(ok(cases))
     for c in ok(cases):
         p = c["params"]
-        series[(f"{method_label(p)} P={world_of(c)}", mask_label(p.get("mask")))].append(
+        group = " ".join(x for x in (method_label(p), f"P={world_of(c)}", setting(p)) if x)
+        series[(group, mask_label(p.get("mask")))].append(
             (p["seq"], c["metrics"]["peak_rss_bytes_max"] / 2**20))
     if not series:
         return False
@@ -321,14 +393,17 @@ def chart_breakdown(cases, sources, out_dir, formats, written):
     cs = [c for c in cs if world_of(c) == wmax]
     smax = max(c["params"]["seq"] for c in cs)
     cs = [c for c in cs if c["params"]["seq"] == smax]
-    cs.sort(key=lambda c: (mask_label(c["params"].get("mask")), method_label(c["params"])))
+    method_label, setting = method_labeler(cs), setting_labeler(cs)
+    cs.sort(key=lambda c: (mask_label(c["params"].get("mask")), method_label(c["params"]),
+                           setting(c["params"])))
     labels, comp, comm, other = [], [], [], []
     for c in cs:
         m = c["metrics"]
         med = m["step_seconds"]["median"] * 1e3
         cpt = min(m["compute_seconds"] * 1e3, med)
         exp = min(m["exposed_comm_seconds"] * 1e3, med - cpt)
-        labels.append(f"{method_label(c['params'])}\n{mask_label(c['params'].get('mask'))}")
+        labels.append(" ".join(x for x in (method_label(c["params"]), setting(c["params"])) if x)
+                      + f"\n{mask_label(c['params'].get('mask'))}")
         comp.append(cpt)
         comm.append(exp)
         other.append(max(med - cpt - exp, 0.0))
@@ -352,13 +427,15 @@ def chart_breakdown(cases, sources, out_dir, formats, written):
 def chart_speedup(base_cases, base_sources, cases, sources, out_dir, formats, written):
     keys = common_keys(base_cases) & common_keys(cases)
     base = {key_of(c, keys): c for c in ok(base_cases)}
+    method_label, setting = method_labeler(ok(cases)), setting_labeler(ok(cases))
     rows = []
     for c in ok(cases):
         b = base.get(key_of(c, keys))
         if not b:
             continue
         p = c["params"]
-        label = (f"{method_label(p)} P={world_of(c)} {mask_label(p.get('mask'))} S={p['seq']}")
+        label = (f"{method_label(p)} P={world_of(c)} {mask_label(p.get('mask'))} S={p['seq']}"
+                 + (f" {setting(p)}" if setting(p) else ""))
         rows.append((label, b["metrics"]["step_seconds"]["median"]
                      / c["metrics"]["step_seconds"]["median"]))
     if not rows:
