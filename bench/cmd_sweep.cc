@@ -78,6 +78,14 @@ CaseSpec to_spec(const SweepCase& c, const SweepRunOptions& r) {
   return s;
 }
 
+// Ranks per node as the launcher says (Open MPI, MPICH, Slurm); 0 when unknown. Degree
+// rules read it when the config gives no ranks_per_node.
+int launcher_ranks_per_node() {
+  for (const char* var : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"})
+    if (const char* v = std::getenv(var); v && std::atoi(v) > 0) return std::atoi(v);
+  return 0;
+}
+
 std::string fmt_duration(double s) {
   if (s < 120) return fmt::format("{:.1f}s", s);
   if (s < 7200) return fmt::format("{:.1f}min", s / 60);
@@ -145,7 +153,8 @@ int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_lin
   SweepNames names{.kernels = KernelRegistry::instance().names(),
                    .methods = CpMethodRegistry::instance().names(),
                    .shardings = ShardingRegistry::instance().names(),
-                   .mask_kinds = {}};
+                   .mask_kinds = {},
+                   .ranks_per_node = launcher_ranks_per_node()};
   SweepConfig cfg = load_sweep_config(args.config, names);
   if (args.repeat > 0) {
     cfg.run.repeat = args.repeat;
@@ -163,6 +172,9 @@ int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_lin
       for (size_t i = 0; i < cfg.cases.size(); ++i)
         fmt::print("{:>4}/{} {}\n", i + 1, cfg.cases.size(), cfg.cases[i].label());
       for (const auto& [why, n] : cfg.dropped) fmt::print("dropped {}: {}\n", n, why);
+      if (!cfg.sample_groups.empty())
+        fmt::print("mask samples: {} group(s) of {} seeds, each also reported as one summary\n",
+                   cfg.sample_groups.size(), cfg.mask_samples);
     }
     return 0;
   }
@@ -371,6 +383,13 @@ int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_lin
           0)
         exit_code = std::max(exit_code, 1);
       doc["cases"] = out_cases;
+      // mask_samples: one summary per group of cases that differ only in the mask seed.
+      std::map<int, std::vector<json>> groups;
+      for (size_t i = 0; i < specs.size(); ++i)
+        if (auto it = by_id.find(specs[i].id()); cases[i].sample_group >= 0 && it != by_id.end())
+          groups[cases[i].sample_group].push_back(it->second);
+      for (const auto& [g, records] : groups)
+        doc["mask_samples"].push_back(summarise_mask_samples(records));
       doc["summary"] = summary;
       auto problems = reports::validate_report(doc);
       CPB_CHECK(problems.empty(), "the sweep report is invalid: {}", fmt::join(problems, "; "));

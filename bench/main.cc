@@ -393,8 +393,15 @@ int run_main(int argc, char** argv) {
   run->add_option("--out", opt.out, "report path (JSON); cases also go to <out>.jsonl");
   run->add_option("--method", methods, "CP method(s), comma list (default none)");
   run->add_option("--degrees", opt.degrees, "u<U>r<R>, e.g. u2r2, u4, r4 (default auto)");
-  run->add_option("--inner-ring", opt.inner_ring, "loongtrain: inner ring width W (default 1)");
-  run->add_option("--placement", opt.placement, "contiguous | strided (default contiguous)");
+  int run_inner_ring = 1;
+  std::string run_placement;
+  // Optional: given while no listed method reads it is exit 2 (expand_cases).
+  auto* run_inner_ring_opt =
+      run->add_option("--inner-ring", run_inner_ring,
+                      "inner ring width W, for methods with a double ring (default: the method's)");
+  auto* run_placement_opt =
+      run->add_option("--placement", run_placement,
+                      "contiguous | strided, for 2-D methods (default: the method's)");
   run->add_option("--sharding", shardings, "sharding(s), comma list (default contiguous)");
   run->add_flag("--keep-samples", opt.keep_samples,
                 "keep per-iteration step times (max over ranks) in the report");
@@ -452,6 +459,8 @@ int run_main(int argc, char** argv) {
   opt.shardings = split_list(shardings, "--sharding");
   opt.mask_params = run_flags.params();
   if (run_mask_seed_opt->count()) opt.mask_seed = run_mask_seed;
+  if (run_inner_ring_opt->count()) opt.inner_ring = run_inner_ring;
+  if (run_placement_opt->count()) opt.placement = run_placement;
   return cmd_run(opt, command_line, &argc, &argv);
 }
 

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "common/errors.h"
+#include "common/limits.h"
 #include "kernels/kernel.h"
 #include "masks/generators.h"
 #include "parallel/sharding.h"
@@ -67,29 +68,47 @@ std::string to_string(const Degrees& d) {
   return s;
 }
 
+namespace {
+
+bool reads(const CpMethod& m, LayoutAxis axis) {
+  const auto a = m.axes();
+  return std::find(a.begin(), a.end(), axis) != a.end();
+}
+
+CpLayout layout_of(const CpConfig& c) {
+  return {.ulysses = c.ulysses_degree,
+          .ring = c.ring_degree,
+          .inner_ring = c.inner_ring,
+          .placement = c.placement};
+}
+
+}  // namespace
+
 void resolve_degrees(const std::string& method, int world, const Degrees& given, CpConfig& cfg) {
-  int u = 1, r = 1;
-  if (method == "none") {
-    u = 1, r = 1;
-  } else if (method == "ulysses") {
-    u = world;
-  } else if (method.rfind("ring", 0) == 0) {
-    r = world;
-  } else {
-    // Hybrids: the most square split, Ulysses side the larger (it is the one that
-    // wants the fast intra-node links).
-    u = world;
-    for (int c = 1; c <= world; ++c)
-      if (world % c == 0 && static_cast<int64_t>(c) * c >= world) {
-        u = c;
-        break;
-      }
-    r = world / u;
+  auto m = CpMethodRegistry::instance().create(method);  // InputError naming the method
+  CpLayout l = m->default_layout(world);
+  // An axis the method reads takes the given value; one it fixes keeps a given value
+  // only to let supports() refuse it (see options.h).
+  if (given.ulysses) l.ulysses = *given.ulysses;
+  if (given.ring) l.ring = *given.ring;
+  // Hybrids given one degree derive the other from the world.
+  if (reads(*m, LayoutAxis::kUlysses) && reads(*m, LayoutAxis::kRing)) {
+    if (given.ulysses && !given.ring && world % *given.ulysses == 0)
+      l.ring = world / *given.ulysses;
+    if (given.ring && !given.ulysses && world % *given.ring == 0) l.ulysses = world / *given.ring;
   }
-  if (given.ulysses) u = *given.ulysses;
-  if (given.ring) r = *given.ring;
-  cfg.ulysses_degree = u;
-  cfg.ring_degree = r;
+  cfg.ulysses_degree = l.ulysses;
+  cfg.ring_degree = l.ring;
+}
+
+std::string layout_id(const std::string& method, const CpConfig& cfg) {
+  auto m = CpMethodRegistry::instance().create(method);
+  CpLayout l = layout_of(cfg);
+  std::string tag = m->layout_tag(l);
+  std::string id = fmt::format("P{}{}{}", cfg.world, tag.empty() ? "" : "-", tag);
+  if (m->normalise(l, cfg.world) != l)
+    id += fmt::format("-u{}r{}w{}", l.ulysses, l.ring, l.inner_ring);
+  return id;
 }
 
 std::vector<std::string> split_list(const std::string& s, const std::string& what) {
@@ -171,8 +190,8 @@ nlohmann::json RunOptions::to_json() const {
           {"verify", verify},
           {"out", out},
           {"degrees", degrees.empty() ? "auto" : degrees},
-          {"inner_ring", inner_ring},
-          {"placement", placement},
+          {"inner_ring", inner_ring ? nlohmann::json(*inner_ring) : nlohmann::json(nullptr)},
+          {"placement", placement ? nlohmann::json(*placement) : nlohmann::json(nullptr)},
           {"timeout_seconds", timeout_seconds},
           {"keep_samples", keep_samples},
           {"comm", comm}};
@@ -184,10 +203,8 @@ std::string CaseSpec::id() const {
   for (const auto& [k, v] : mj.items())
     if (k != "kind")
       mask_id += fmt::format(",{}={}", k, v.is_string() ? v.get<std::string>() : v.dump());
-  return fmt::format("{}/{}/{}/S{}/H{}-{}/D{}/{}/{}/u{}r{}w{}/{}/{}", method, kernel, mask_id, seq,
-                     heads_q, heads_kv, head_dim, to_string(dtype), to_string(pass),
-                     cp.ulysses_degree, cp.ring_degree, cp.inner_ring,
-                     cp.placement == Placement::kContiguous ? "contiguous" : "strided",
+  return fmt::format("{}/{}/{}/S{}/H{}-{}/D{}/{}/{}/{}/{}", method, kernel, mask_id, seq, heads_q,
+                     heads_kv, head_dim, to_string(dtype), to_string(pass), layout_id(method, cp),
                      cp.sharding);
 }
 
@@ -209,7 +226,8 @@ nlohmann::json CaseSpec::params_json() const {
       {"world_size", cp.world},
       {"degrees",
        {{"ulysses", cp.ulysses_degree}, {"ring", cp.ring_degree}, {"inner_ring", cp.inner_ring}}},
-      {"placement", cp.placement == Placement::kContiguous ? "contiguous" : "strided"},
+      {"placement", std::string(to_string(cp.placement))},
+      {"layout", layout_id(method, cp)},
       {"sharding", cp.sharding},
       {"timeout_seconds", timeout_seconds}};
 }
@@ -220,6 +238,66 @@ void require_registered(bool known, const std::string& noun, const std::string& 
                         const std::string& name, const std::vector<std::string>& allowed) {
   CPB_REQUIRE(known, "unknown {} '{}' (--{}); allowed: {}", noun, name, flag,
               fmt::join(allowed, ", "));
+}
+
+// --inner-ring / --placement given while no listed method reads that axis would be
+// silently ignored: refuse it, naming the methods that do read it.
+template <typename T>
+void require_some_method_reads(const std::vector<std::string>& listed, LayoutAxis axis,
+                               const char* flag, const std::optional<T>& value) {
+  if (!value) return;
+  const auto& reg = CpMethodRegistry::instance();
+  for (const auto& name : listed)
+    if (reg.contains(name) && reads(*reg.create(name), axis)) return;
+  std::vector<std::string> readers;
+  for (const auto& name : reg.names())
+    if (reads(*reg.create(name), axis)) readers.push_back(name);
+  CPB_INPUT_ERROR("{} {} is given, but no method in --method ({}) reads it; methods that do: {}",
+                  flag, *value, fmt::join(listed, ", "), fmt::join(readers, ", "));
+}
+
+// The CpConfig of `method` on `world` ranks: its degrees (resolve_degrees), and the
+// inner ring and placement only where the method reads them.
+CpConfig layout_config(const std::string& method, int world, const Degrees& degrees,
+                       const RunOptions& o, const std::string& sharding) {
+  CpConfig c{.world = world, .sharding = sharding};
+  resolve_degrees(method, world, degrees, c);
+  auto m = CpMethodRegistry::instance().create(method);
+  CpLayout implied = m->default_layout(world);
+  c.inner_ring =
+      reads(*m, LayoutAxis::kInnerRing) && o.inner_ring ? *o.inner_ring : implied.inner_ring;
+  c.placement = reads(*m, LayoutAxis::kPlacement) && o.placement
+                    ? (*o.placement == "strided" ? Placement::kStrided : Placement::kContiguous)
+                    : implied.placement;
+  return c;
+}
+
+}  // namespace
+
+namespace {
+
+// Every size against common/limits.h before any product of them is formed, so no
+// arithmetic downstream can overflow; each message names the flag and its limit.
+void check_limits(const RunOptions& o) {
+  for (int64_t s : o.seqs)
+    CPB_REQUIRE(s >= 1 && s <= kMaxSeq, "--seq {} must be in [1, {}] tokens (2^30)", s, kMaxSeq);
+  CPB_REQUIRE(o.heads_q >= 1 && o.heads_q <= kMaxHeads, "--heads {} must be in [1, {}] (2^16)",
+              o.heads_q, kMaxHeads);
+  CPB_REQUIRE(o.head_dim >= 1 && o.head_dim <= kMaxHeadDim,
+              "--head-dim {} must be in [1, {}] (2^16)", o.head_dim, kMaxHeadDim);
+  for (int64_t s : o.seqs)
+    CPB_REQUIRE(s * o.heads_q * o.head_dim <= kMaxTensorElements,
+                "--seq {} x --heads {} x --head-dim {} = {} elements per tensor; the limit is {} "
+                "(2^50)",
+                s, o.heads_q, o.head_dim, s * o.heads_q * o.head_dim, kMaxTensorElements);
+  CPB_REQUIRE(o.warmup >= 0 && o.warmup <= kMaxIterations, "--warmup {} must be in [0, {}]",
+              o.warmup, kMaxIterations);
+  CPB_REQUIRE(o.iters >= 1 && o.iters <= kMaxIterations, "--iters {} must be in [1, {}]", o.iters,
+              kMaxIterations);
+  CPB_REQUIRE(std::isfinite(o.timeout_seconds) && o.timeout_seconds >= 0 &&
+                  o.timeout_seconds <= kMaxTimeoutSeconds,
+              "--timeout {} must be a number of seconds >= 0 and <= {:g} (0 disables the watchdog)",
+              o.timeout_seconds, kMaxTimeoutSeconds);
 }
 
 }  // namespace
@@ -238,21 +316,17 @@ std::vector<CaseSpec> expand_cases(const RunOptions& o, int world) {
   CPB_REQUIRE(!o.kernels.empty() && !o.masks.empty() && !o.seqs.empty() && !o.methods.empty() &&
                   !o.shardings.empty(),
               "every sweep axis (--kernel, --mask, --seq, --method, --sharding) needs a value");
-  for (int64_t s : o.seqs) CPB_REQUIRE(s >= 1, "--seq {} must be >= 1", s);
-  CPB_REQUIRE(o.heads_q >= 1, "--heads {} must be >= 1", o.heads_q);
+  check_limits(o);
   int64_t hkv = o.heads_kv == 0 ? o.heads_q : o.heads_kv;
   CPB_REQUIRE(hkv >= 1, "--kv-heads {} must be >= 1", o.heads_kv);
   CPB_REQUIRE(o.heads_q % hkv == 0, "--heads {} must be a multiple of --kv-heads {} (GQA)",
               o.heads_q, hkv);
-  CPB_REQUIRE(o.head_dim >= 1, "--head-dim {} must be >= 1", o.head_dim);
-  CPB_REQUIRE(o.warmup >= 0, "--warmup {} must be >= 0", o.warmup);
-  CPB_REQUIRE(o.iters >= 1, "--iters {} must be >= 1", o.iters);
-  CPB_REQUIRE(o.inner_ring >= 1, "--inner-ring {} must be >= 1", o.inner_ring);
-  CPB_REQUIRE(o.placement == "contiguous" || o.placement == "strided",
-              "unknown --placement '{}'; allowed: contiguous, strided", o.placement);
-  CPB_REQUIRE(std::isfinite(o.timeout_seconds) && o.timeout_seconds >= 0,
-              "--timeout {} must be a number of seconds >= 0 (0 disables the watchdog)",
-              o.timeout_seconds);
+  if (o.inner_ring) CPB_REQUIRE(*o.inner_ring >= 1, "--inner-ring {} must be >= 1", *o.inner_ring);
+  if (o.placement)
+    CPB_REQUIRE(*o.placement == "contiguous" || *o.placement == "strided",
+                "unknown --placement '{}'; allowed: contiguous, strided", *o.placement);
+  require_some_method_reads(o.methods, LayoutAxis::kInnerRing, "--inner-ring", o.inner_ring);
+  require_some_method_reads(o.methods, LayoutAxis::kPlacement, "--placement", o.placement);
   DType dtype = parse_dtype(o.dtype);
   Pass pass = parse_pass(o.pass);
   Degrees degrees = parse_degrees(o.degrees);
@@ -269,6 +343,20 @@ std::vector<CaseSpec> expand_cases(const RunOptions& o, int world) {
     std::replace(flag.begin(), flag.end(), '_', '-');
     CPB_REQUIRE(used, "--{} is not a parameter of mask(s) {}; see `cpbench list`", flag,
                 fmt::join(o.masks, ", "));
+  }
+  // Likewise a --mask-seed that no listed kind draws with: it would change nothing.
+  if (o.mask_seed) {
+    auto draws = [](const std::string& kind) {
+      const auto& p = find_mask_kind(kind).params;
+      return std::find(p.begin(), p.end(), "seed") != p.end();
+    };
+    std::vector<std::string> random;
+    for (const auto& def : mask_kind_table())
+      if (draws(def.name)) random.push_back(def.name);
+    CPB_REQUIRE(std::any_of(o.masks.begin(), o.masks.end(), draws),
+                "--mask-seed {} is given, but no mask in --mask ({}) draws at random; masks "
+                "that do: {}",
+                *o.mask_seed, fmt::join(o.masks, ", "), fmt::join(random, ", "));
   }
 
   std::vector<MaskSpec> specs;
@@ -299,14 +387,9 @@ std::vector<CaseSpec> expand_cases(const RunOptions& o, int world) {
                        .seed = o.seed,
                        .verify = o.verify,
                        .method = method,
-                       .cp = {.world = world,
-                              .inner_ring = o.inner_ring,
-                              .placement = o.placement == "strided" ? Placement::kStrided
-                                                                    : Placement::kContiguous,
-                              .sharding = sharding},
+                       .cp = layout_config(method, world, degrees, o, sharding),
                        .timeout_seconds = o.timeout_seconds,
                        .keep_samples = o.keep_samples};
-            resolve_degrees(method, world, degrees, c.cp);
             CPB_REQUIRE(seen.insert(c.id()).second, "case '{}' is listed twice", c.id());
             cases.push_back(std::move(c));
           }

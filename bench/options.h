@@ -30,11 +30,19 @@ struct Degrees {
 Degrees parse_degrees(const std::string& s);  // InputError naming the bad text
 std::string to_string(const Degrees& d);
 
-// Degrees a method gets on `world` ranks: ulysses -> u=P,r=1; ring_* -> u=1,r=P;
-// usp/loongtrain and unknown methods -> the given values, else u = the smallest
-// divisor of P that is >= sqrt(P), r = P/u. Explicit values always win (the
-// method's supports() then says whether it can run them).
+// Degrees a method gets on `world` ranks, read from the registry: the method's
+// default_layout(world), with the given ulysses/ring on the axes it reads. A given
+// value on an axis the method fixes (u2 for a method that always runs u = P) is
+// kept only when it differs from the implied one, so the method's supports()
+// reports the case unsupported; an agreeing value changes nothing (ids stay equal).
+// Throws InputError for a method that is not registered.
 void resolve_degrees(const std::string& method, int world, const Degrees& given, CpConfig& cfg);
+
+// Compact layout of a case for ids and tables: "P<world>" then, when the method
+// reads layout axes, "-" and its layout_tag ("P4-u2r2", "P8-u2r4w2-strided"). A
+// layout the method cannot run (a contradicting --degrees) appends the full
+// "-u<U>r<R>w<W>" so such a case never shares an id with the one it contradicts.
+std::string layout_id(const std::string& method, const CpConfig& cfg);
 
 // Mask parameters given on the command line; unset ones are not applied.
 struct MaskParams {
@@ -58,8 +66,10 @@ struct RunOptions {
   bool verify = false;
   std::string out;  // report path; "" = no file
   std::string degrees;
-  int inner_ring = 1;
-  std::string placement = "contiguous";
+  // Unset: the method's own value. Given while no listed method reads the axis
+  // (CpMethod::axes), expand_cases refuses it; methods that ignore it never see it.
+  std::optional<int> inner_ring;
+  std::optional<std::string> placement;
   double timeout_seconds = 600;  // per case, watchdog; <= 0 disables
   bool keep_samples = false;     // per-iteration step times into the report
   std::string comm = "auto";     // world communicator backend

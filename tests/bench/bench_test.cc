@@ -4,6 +4,7 @@
 // verification, unsupported, and an exception turned into status "error".
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "bench/case_runner.h"
@@ -84,22 +85,81 @@ TEST(Options, DegreesParseAndReject) {
     EXPECT_NE(input_error([&] { parse_degrees(bad); }).find(bad), std::string::npos) << bad;
 }
 
+// Registry-driven: every method, at every world it runs on, gets its declared default
+// layout when no degree is given, and a hybrid (reads ulysses and ring) derives the
+// missing degree from the world. No method is named, so a new one is covered as is.
 TEST(Options, DegreesPerMethod) {
+  const auto& reg = CpMethodRegistry::instance();
+  for (const auto& name : reg.names()) {
+    auto m = reg.create(name);
+    const auto axes = m->axes();
+    auto reads = [&](LayoutAxis a) { return std::find(axes.begin(), axes.end(), a) != axes.end(); };
+    for (int world : {1, 2, 4, 8}) {
+      if (!m->runs_on(world)) continue;
+      CpConfig c;
+      resolve_degrees(name, world, {}, c);
+      CpLayout d = m->default_layout(world);
+      EXPECT_EQ(c.ulysses_degree, d.ulysses) << name << " at " << world;
+      EXPECT_EQ(c.ring_degree, d.ring) << name << " at " << world;
+      if (reads(LayoutAxis::kUlysses) && reads(LayoutAxis::kRing) && world > 1) {
+        resolve_degrees(name, world, {.ulysses = 1}, c);  // explicit wins, ring derived
+        EXPECT_EQ(c.ulysses_degree * 100 + c.ring_degree, 100 + world) << name;
+        resolve_degrees(name, world, {.ring = 1}, c);
+        EXPECT_EQ(c.ulysses_degree * 100 + c.ring_degree, world * 100 + 1) << name;
+      }
+    }
+  }
   CpConfig c;
-  resolve_degrees("ulysses", 4, {}, c);
-  EXPECT_EQ(c.ulysses_degree * 10 + c.ring_degree, 41);
-  resolve_degrees("ring_p2p", 4, {}, c);
-  EXPECT_EQ(c.ulysses_degree * 10 + c.ring_degree, 14);
-  resolve_degrees("usp", 4, {}, c);
-  EXPECT_EQ(c.ulysses_degree * 10 + c.ring_degree, 22);
-  resolve_degrees("usp", 8, {}, c);
-  EXPECT_EQ(c.ulysses_degree * 10 + c.ring_degree, 42);
-  resolve_degrees("loongtrain", 2, {}, c);
-  EXPECT_EQ(c.ulysses_degree * 10 + c.ring_degree, 21);
-  resolve_degrees("usp", 4, {.ulysses = 1}, c);  // explicit wins, ring still derived
-  EXPECT_EQ(c.ulysses_degree * 10 + c.ring_degree, 12);
-  resolve_degrees("none", 1, {}, c);
-  EXPECT_EQ(c.ulysses_degree * 10 + c.ring_degree, 11);
+  EXPECT_NE(
+      input_error([&] { resolve_degrees("no_such_method", 1, {}, c); }).find("no_such_method"),
+      std::string::npos);
+}
+
+// Case ids and params carry only the layout axes a method reads (issue 10: an inner
+// ring width once leaked into a ring method's id as u1r4w2), and --inner-ring /
+// --placement given while no listed method reads them is an InputError naming them.
+TEST(Options, LayoutAxesOnlyWhereTheMethodReadsThem) {
+  const auto& reg = CpMethodRegistry::instance();
+  const int world = 4;
+  for (auto [axis, flag] : {std::pair{LayoutAxis::kInnerRing, "--inner-ring"},
+                            std::pair{LayoutAxis::kPlacement, "--placement"}}) {
+    std::vector<std::string> readers, others;
+    for (const auto& name : reg.names()) {
+      auto m = reg.create(name);
+      if (!m->runs_on(world)) continue;
+      auto a = m->axes();
+      (std::find(a.begin(), a.end(), axis) != a.end() ? readers : others).push_back(name);
+    }
+    RunOptions o;
+    o.seqs = {64};
+    if (axis == LayoutAxis::kInnerRing)
+      o.inner_ring = 2;
+    else
+      o.placement = "strided";
+    if (!others.empty()) {
+      o.methods = others;
+      std::string msg = input_error([&] { expand_cases(o, world); });
+      EXPECT_NE(msg.find(flag), std::string::npos) << msg;
+      for (const auto& r : readers) EXPECT_NE(msg.find(r), std::string::npos) << msg;
+    }
+    if (readers.empty()) continue;
+    o.methods = others;
+    o.methods.insert(o.methods.end(), readers.begin(), readers.end());
+    for (const CaseSpec& c : expand_cases(o, world)) {
+      auto m = reg.create(c.method);
+      CpLayout l{.ulysses = c.cp.ulysses_degree,
+                 .ring = c.cp.ring_degree,
+                 .inner_ring = c.cp.inner_ring,
+                 .placement = c.cp.placement};
+      EXPECT_EQ(m->normalise(l, world), l) << c.id();
+      bool reader = std::find(readers.begin(), readers.end(), c.method) != readers.end();
+      const std::string given = axis == LayoutAxis::kInnerRing ? "w2" : "strided";
+      EXPECT_EQ(c.id().find(given) != std::string::npos, reader) << c.id();
+      EXPECT_EQ(c.params_json()["layout"],
+                "P4" + (m->layout_tag(l).empty() ? "" : "-" + m->layout_tag(l)))
+          << c.id();
+    }
+  }
 }
 
 TEST(Options, Lists) {

@@ -61,8 +61,10 @@ TEST(SweepConfig, MethodNoneRunsOnWorldOneOnlyAndIgnoresSharding) {
                     {"world", {1, 2}},
                     {"mask", {"causal"}},
                     {"seqlen", {1024}}});
-  // world 1: none (sharding collapsed to one case) + ring x 2 shardings; world 2: ring x 2.
-  ASSERT_EQ(cfg.cases.size(), 5u);
+  // World 1 holds one shard, so every sharding is the same case: none + ring_p2p once;
+  // world 2: ring_p2p x 2 shardings.
+  ASSERT_EQ(cfg.cases.size(), 4u);
+  EXPECT_EQ(cfg.cases[1].sharding, "contiguous");
   EXPECT_EQ(cfg.cases[0].method, "none");
   EXPECT_EQ(cfg.cases[0].sharding, "contiguous");
   EXPECT_EQ(cfg.dropped.at("method none runs on world 1 only"), 1);
