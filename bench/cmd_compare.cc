@@ -1,6 +1,8 @@
 // `cpbench compare base.json new.json`: the regression check CI runs. Exit 0 when no
 // case regressed beyond noise, 1 when one did (or a case went missing under
-// --fail-on-missing), 2 for unreadable or mismatched reports (InputError).
+// --fail-on-missing), 2 for unreadable or mismatched reports (InputError). More runs of
+// each side (--base-run, --new-run: same config, separate processes) give compare the
+// run-level noise that iterations of one run cannot (reports/compare.h).
 #include <fmt/format.h>
 
 #include <cstdlib>
@@ -16,7 +18,7 @@ namespace {
 
 struct CompareArgs {
   std::string base, now, threshold = "5%", format = "text", markdown_out;
-  std::vector<std::string> metric_thresholds;
+  std::vector<std::string> metric_thresholds, base_more, new_more;
   double alpha = 0.01;
   bool fail_on_missing = false;
   bool all_rows = false;
@@ -33,9 +35,17 @@ int run_compare(const CompareArgs& a) {
   o.all_rows = a.all_rows;
   if (!a.normalize.empty()) o.normalize_by = reports::parse_normalize(a.normalize);
   CPB_REQUIRE(a.format == "text" || a.format == "md", "--format '{}': allowed text, md", a.format);
-  auto base = reports::read_report_set(a.base);
-  auto now = reports::read_report_set(a.now);
-  auto c = reports::compare_reports(base, now, o, a.base, a.now);
+  std::vector<reports::ReportSet> base{reports::read_report_set(a.base)};
+  std::vector<reports::ReportSet> now{reports::read_report_set(a.now)};
+  for (const auto& f : a.base_more) base.push_back(reports::read_report_set(f));
+  for (const auto& f : a.new_more) now.push_back(reports::read_report_set(f));
+  if (!a.markdown_out.empty()) {
+    std::vector<std::pair<std::string, std::string>> inputs{{a.base, "base"}, {a.now, "new"}};
+    for (const auto& f : a.base_more) inputs.push_back({f, "--base-run"});
+    for (const auto& f : a.new_more) inputs.push_back({f, "--new-run"});
+    reports::require_not_an_input(a.markdown_out, "--markdown-out", inputs);
+  }
+  auto c = reports::compare_runs(base, now, o, a.base, a.now);
   fmt::print("{}", a.format == "md" ? reports::render_markdown(c) : reports::render_text(c));
   if (!a.markdown_out.empty())
     reports::write_file_atomic(a.markdown_out, reports::render_markdown(c));
@@ -51,7 +61,13 @@ void add_compare_command(CLI::App& app) {
   sub->add_option("base", a->base, "baseline report (or merged report)")->required();
   sub->add_option("new", a->now, "new report (or merged report)")->required();
   sub->add_option("--threshold", a->threshold,
-                  "relative change of the median step time that counts (default 5%)");
+                  "relative change of the median step time that counts: 5% or 0.05 (a bare "
+                  "number >= 1 is refused as ambiguous; default 5%)");
+  sub->add_option("--base-run", a->base_more,
+                  "another run of the base (same config, its own process; repeatable): "
+                  "run-level noise and test");
+  sub->add_option("--new-run", a->new_more,
+                  "another run of the new side (same config, its own process; repeatable)");
   sub->add_option("--metric-threshold", a->metric_thresholds,
                   "name=x per metric, e.g. step=10%, peak_rss_bytes_max=20%, bytes_sent_max=off "
                   "(repeatable)");

@@ -112,13 +112,16 @@ std::string fmt_change(double c) {
 
 // Judges a shift of `change` (positive = numerically larger) given a threshold and a
 // significance outcome in the worse and better directions.
-Verdict judge(double change, bool lower_is_better, double threshold, bool sig_larger,
-              bool sig_smaller) {
+// `threshold` is what the user asked for, `effective` that raised to the runs' noise: a
+// shift between the two is reported as noise, never as a regression or improvement.
+Verdict judge(double change, bool lower_is_better, double threshold, double effective,
+              bool sig_larger, bool sig_smaller) {
   double worse = lower_is_better ? change : -change;
   bool sig_worse = lower_is_better ? sig_larger : sig_smaller;
   bool sig_better = lower_is_better ? sig_smaller : sig_larger;
-  if (worse > threshold) return sig_worse ? Verdict::kRegressed : Verdict::kNoise;
-  if (-worse > threshold) return sig_better ? Verdict::kImproved : Verdict::kNoise;
+  if (worse > effective && sig_worse) return Verdict::kRegressed;
+  if (-worse > effective && sig_better) return Verdict::kImproved;
+  if (std::abs(worse) > threshold) return Verdict::kNoise;
   return Verdict::kSame;
 }
 
@@ -208,6 +211,12 @@ double parse_fraction(const std::string& text, const std::string& what) {
   if (t.empty() || used != t.size() || !std::isfinite(v) || v < 0)
     CPB_INPUT_ERROR("{}: '{}' is not a threshold; use a percentage like 5% or a fraction like 0.05",
                     what, text);
+  // "5" could mean 5% or 500%: a bare number is a fraction, and must be below 1.
+  if (!percent && v >= 1)
+    CPB_INPUT_ERROR(
+        "{}: '{}' is ambiguous (a fraction of {} is {}%); write a percentage like {}% or a "
+        "fraction below 1 like {}",
+        what, text, v, v * 100, v, v / 100);
   return percent ? v / 100 : v;
 }
 
@@ -279,174 +288,295 @@ double mann_whitney_greater(const std::vector<double>& x, const std::vector<doub
   return normal_upper(z);
 }
 
-Comparison compare_reports(const ReportSet& base, const ReportSet& now,
-                           const CompareOptions& options, const std::string& base_name,
-                           const std::string& new_name) {
+namespace {
+
+// The metric's threshold from the options; nullopt = shown, not judged.
+std::optional<double> threshold_of(const MetricDef& m, const CompareOptions& options) {
+  auto it = options.metric_thresholds.find(m.name);
+  if (it != options.metric_thresholds.end()) {
+    if (it->second < 0) return std::nullopt;
+    return it->second;
+  }
+  if (m.kind == Kind::kTimed) return options.threshold;
+  if (m.kind == Kind::kExact) return 0.0;
+  return std::nullopt;  // gauges and derived metrics: shown, not judged, by default
+}
+
+// Phase 1: the params cases are matched on (those every run of both sides carries).
+std::set<std::string> matching_keys(const ReportSet& base, const ReportSet& now,
+                                    std::vector<std::string>& notes) {
+  std::set<std::string> keys;
+  auto kb = common_param_keys(base), kn = common_param_keys(now);
+  std::vector<std::string> only_base, only_new;
+  for (const auto& k : kb)
+    if (kn.count(k))
+      keys.insert(k);
+    else
+      only_base.push_back(k);
+  for (const auto& k : kn)
+    if (!kb.count(k)) only_new.push_back(k);
+  if (!only_base.empty() || !only_new.empty())
+    notes.push_back(fmt::format(
+        "params ignored for matching (not in both reports): {}{}{}",
+        only_base.empty() ? "" : fmt::format("base only: {}", fmt::join(only_base, ", ")),
+        !only_base.empty() && !only_new.empty() ? "; " : "",
+        only_new.empty() ? "" : fmt::format("new only: {}", fmt::join(only_new, ", "))));
+  return keys;
+}
+
+double median_step(const json& c) { return c["metrics"]["step_seconds"].value("median", 0.0); }
+
+// Phase 2: machine-speed factor of `run` against `base` over the peer cases (geometric
+// mean of base/run median step); 1 with peers = 0 when normalisation is off.
+double machine_scale(const ReportSet& base, const ReportSet& run, const json& rule,
+                     const std::set<std::string>& keys, const std::string& base_name,
+                     const std::string& run_name, int* peers) {
+  *peers = 0;
+  if (!rule.is_object() || rule.empty()) return 1;
+  std::map<std::string, const json*> base_by_key;
+  for (const json& c : base.cases) base_by_key[case_key(c, keys)] = &c;
+  double log_sum = 0;
+  for (const json& c : run.cases) {
+    if (c.value("status", "") != "ok" || !peer_matches(rule, c)) continue;
+    auto it = base_by_key.find(case_key(c, keys));
+    if (it == base_by_key.end() || it->second->value("status", "") != "ok") continue;
+    double b = median_step(*it->second), n = median_step(c);
+    if (b <= 0 || n <= 0) continue;
+    log_sum += std::log(b / n);
+    ++*peers;
+  }
+  if (*peers == 0)
+    CPB_INPUT_ERROR("--normalize {}: no ok case matching it is in both '{}' and '{}'", rule.dump(),
+                    base_name, run_name);
+  return std::exp(log_sum / *peers);
+}
+
+// The runs of one side, indexed by case key, times already normalised.
+struct Side {
+  std::vector<ReportSet> runs;  // runs[0] is the one the tables show
+  std::vector<std::map<std::string, const json*>> by_key;
+
+  void index(const std::set<std::string>& keys) {
+    by_key.assign(runs.size(), {});
+    for (size_t r = 0; r < runs.size(); ++r)
+      for (const json& c : runs[r].cases) by_key[r][case_key(c, keys)] = &c;
+  }
+  // Median step of the case in every run where it is ok: the run-level samples.
+  std::vector<double> run_medians(const std::string& key) const {
+    std::vector<double> out;
+    for (const auto& m : by_key)
+      if (auto it = m.find(key); it != m.end() && it->second->value("status", "") == "ok")
+        out.push_back(median_step(*it->second));
+    return out;
+  }
+};
+
+double relative_range(std::vector<double> v) {
+  if (v.size() < 2) return 0;
+  std::sort(v.begin(), v.end());
+  double mid = v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+  return mid > 0 ? (v.back() - v.front()) / mid : 0;
+}
+
+// Phase 3a: the step time. Regressed only when the shift is beyond the effective
+// threshold (the --threshold, raised to the run-level noise of these runs) AND the test
+// says the shift is real. Run-level noise: with >= 2 runs a side, the spread of the
+// runs' medians; with one run a side, that run's own p10-p90 width (iterations of one
+// run share its load, so a shift smaller than its spread is not evidence).
+MetricChange judge_step(const json& bs, const json& ns, const std::vector<double>& base_runs,
+                        const std::vector<double>& new_runs, double thr,
+                        const CompareOptions& options) {
+  MetricChange mc;
+  mc.metric = "step";
+  mc.base = bs.value("median", 0.0);
+  mc.now = ns.value("median", 0.0);
+  const bool runs = base_runs.size() >= 2 && new_runs.size() >= 2;
+  bool sig_larger = false, sig_smaller = false;
+  double noise = 0;
+  if (runs) {
+    auto mid = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+    };
+    mc.base = mid(base_runs);
+    mc.now = mid(new_runs);
+    noise = std::max(relative_range(base_runs), relative_range(new_runs));
+    mc.threshold_from =
+        fmt::format("between-run spread of {}+{} runs", base_runs.size(), new_runs.size());
+    if (mann_whitney_min_p(base_runs.size(), new_runs.size()) <= options.alpha) {
+      mc.test = "runs mann-whitney";
+      double p_up = mann_whitney_greater(base_runs, new_runs);
+      double p_down = mann_whitney_greater(new_runs, base_runs);
+      mc.p_value = mc.now >= mc.base ? p_up : p_down;
+      sig_larger = p_up <= options.alpha;
+      sig_smaller = p_down <= options.alpha;
+    } else {
+      mc.test = "run ranges";  // every new run beyond every base run
+      sig_larger = *std::min_element(new_runs.begin(), new_runs.end()) >
+                   *std::max_element(base_runs.begin(), base_runs.end());
+      sig_smaller = *std::max_element(new_runs.begin(), new_runs.end()) <
+                    *std::min_element(base_runs.begin(), base_runs.end());
+    }
+  } else {
+    auto width = [](const json& st) {
+      double med = st.value("median", 0.0);
+      return med > 0 ? (st.value("p90", med) - st.value("p10", med)) / med : 0.0;
+    };
+    noise = std::max(width(bs), width(ns));
+    mc.threshold_from = "run p10-p90 spread";
+    auto xs = samples_of(bs), ys = samples_of(ns);
+    if (mann_whitney_min_p(xs.size(), ys.size()) <= options.alpha) {
+      mc.test = "mann-whitney";
+      double p_up = mann_whitney_greater(xs, ys), p_down = mann_whitney_greater(ys, xs);
+      mc.p_value = mc.now >= mc.base ? p_up : p_down;
+      sig_larger = p_up <= options.alpha;
+      sig_smaller = p_down <= options.alpha;
+    } else {
+      mc.test = "p10-p90";
+      sig_larger = ns.value("p10", mc.now) > bs.value("p90", mc.base);
+      sig_smaller = ns.value("p90", mc.now) < bs.value("p10", mc.base);
+    }
+  }
+  mc.change = rel_change(mc.base, mc.now);
+  mc.threshold = std::max(thr, noise);
+  if (mc.threshold == thr) mc.threshold_from = "--threshold";
+  mc.verdict = judge(mc.change, true, thr, mc.threshold, sig_larger, sig_smaller);
+  return mc;
+}
+
+// Phase 3b: a metric with one value per run (exact, derived or gauge). Nullopt when the
+// row is not shown (an exact metric that did not change).
+std::optional<MetricChange> judge_plain(const MetricDef& def, const json& bm, const json& nm,
+                                        std::optional<double> thr) {
+  MetricChange mc;
+  mc.metric = def.name;
+  mc.base = bm[def.path].is_number() ? bm[def.path].get<double>() : 0;
+  mc.now = nm[def.path].is_number() ? nm[def.path].get<double>() : 0;
+  mc.change = rel_change(mc.base, mc.now);
+  mc.threshold = thr.value_or(-1);
+  if (def.kind == Kind::kExact) {
+    if (!thr || mc.base == mc.now) return std::nullopt;  // exact rows only when they differ
+    mc.test = "exact";
+    mc.verdict = Verdict::kRegressed;
+  } else if (!thr) {
+    // Derived (flops / median step) is judged through the step row; gauges are shown.
+    mc.test = def.kind == Kind::kDerived ? "from step" : "none";
+    mc.verdict = Verdict::kInfo;
+  } else {
+    mc.test = "threshold";
+    mc.threshold_from = "--metric-threshold";
+    mc.verdict = judge(mc.change, def.lower_is_better, *thr, *thr, true, true);
+  }
+  return mc;
+}
+
+// Phase 3: one matched case: status, verification, then every metric.
+CaseComparison compare_case(const json& b, const json& n, const std::string& key, const Side& base,
+                            const Side& now, const CompareOptions& options) {
+  CaseComparison cc;
+  cc.key = key;
+  cc.label = case_label(b);
+  cc.base_status = b.value("status", "?");
+  cc.new_status = n.value("status", "?");
+  if (cc.base_status != cc.new_status) {
+    std::string why = n.value("reason", "");
+    cc.notes.push_back(fmt::format("status {} -> {}{}", cc.base_status, cc.new_status,
+                                   why.empty() ? "" : ": " + why));
+    cc.regressed = severity(cc.new_status) > severity(cc.base_status);
+  }
+  const json& bv = b.value("verification", json());
+  const json& nv = n.value("verification", json());
+  if (bv.is_object() && nv.is_object() && bv.value("passed", false) && !nv.value("passed", false) &&
+      nv.value("skipped_reason", "").empty()) {
+    cc.notes.push_back("verification passed -> failed");
+    cc.regressed = true;
+  }
+  if (cc.base_status != "ok" || cc.new_status != "ok") return cc;
+  const json& bm = b["metrics"];
+  const json& nm = n["metrics"];
+  for (const MetricDef& def : kMetrics) {
+    if (!bm.contains(def.path) || !nm.contains(def.path)) continue;
+    auto thr = threshold_of(def, options);
+    std::optional<MetricChange> mc;
+    if (def.kind == Kind::kTimed && thr) {
+      mc = judge_step(bm[def.path], nm[def.path], base.run_medians(key), now.run_medians(key), *thr,
+                      options);
+    } else if (def.kind == Kind::kTimed) {
+      mc = MetricChange{.metric = def.name,
+                        .base = bm[def.path].value("median", 0.0),
+                        .now = nm[def.path].value("median", 0.0),
+                        .test = "none",
+                        .verdict = Verdict::kInfo};
+      mc->change = rel_change(mc->base, mc->now);
+    } else {
+      mc = judge_plain(def, bm, nm, thr);
+    }
+    if (!mc) continue;
+    if (mc->verdict == Verdict::kRegressed) cc.regressed = true;
+    cc.metrics.push_back(*mc);
+  }
+  return cc;
+}
+
+}  // namespace
+
+Comparison compare_runs(const std::vector<ReportSet>& base_runs,
+                        const std::vector<ReportSet>& new_runs, const CompareOptions& options,
+                        const std::string& base_name, const std::string& new_name) {
+  CPB_CHECK(!base_runs.empty() && !new_runs.empty(), "compare needs a run on each side");
   Comparison out;
   out.base_name = base_name;
   out.new_name = new_name;
   out.threshold = options.threshold;
   out.all_rows = options.all_rows;
-  // Match on the params both reports carry: a param added to the schema later (present
-  // on one side only) does not make every case "missing".
-  std::set<std::string> keys;
-  {
-    auto kb = common_param_keys(base), kn = common_param_keys(now);
-    std::vector<std::string> only_base, only_new;
-    for (const auto& k : kb)
-      if (kn.count(k))
-        keys.insert(k);
-      else
-        only_base.push_back(k);
-    for (const auto& k : kn)
-      if (!kb.count(k)) only_new.push_back(k);
-    if (!only_base.empty() || !only_new.empty())
-      out.notes.push_back(fmt::format(
-          "params ignored for matching (not in both reports): {}{}{}",
-          only_base.empty() ? "" : fmt::format("base only: {}", fmt::join(only_base, ", ")),
-          !only_base.empty() && !only_new.empty() ? "; " : "",
-          only_new.empty() ? "" : fmt::format("new only: {}", fmt::join(only_new, ", "))));
-  }
-  auto key_of = [&](const json& c) { return case_key(c, keys); };
-  ReportSet scaled;
-  const ReportSet* now_p = &now;
-  if (options.normalize_by.is_object() && !options.normalize_by.empty()) {
-    std::map<std::string, const json*> base_by_key;
-    for (const json& c : base.cases) base_by_key[key_of(c)] = &c;
-    double log_sum = 0;
-    int peers = 0;
-    for (const json& c : now.cases) {
-      if (c.value("status", "") != "ok" || !peer_matches(options.normalize_by, c)) continue;
-      auto it = base_by_key.find(key_of(c));
-      if (it == base_by_key.end() || it->second->value("status", "") != "ok") continue;
-      double b = (*it->second)["metrics"]["step_seconds"].value("median", 0.0);
-      double n = c["metrics"]["step_seconds"].value("median", 0.0);
-      if (b <= 0 || n <= 0) continue;
-      log_sum += std::log(b / n);
-      ++peers;
+  out.base_runs = static_cast<int>(base_runs.size());
+  out.new_runs = static_cast<int>(new_runs.size());
+  const std::set<std::string> keys = matching_keys(base_runs[0], new_runs[0], out.notes);
+  // Every run but the base's first is put on the base machine's speed (--normalize).
+  Side base{.runs = base_runs}, now{.runs = new_runs};
+  for (Side* side : {&base, &now})
+    for (size_t r = 0; r < side->runs.size(); ++r) {
+      if (side == &base && r == 0) continue;
+      int peers = 0;
+      double f = machine_scale(base_runs[0], side->runs[r], options.normalize_by, keys, base_name,
+                               side == &now ? new_name : base_name, &peers);
+      if (side == &now && r == 0) {
+        out.time_scale = f;
+        out.normalize_peers = peers;
+      }
+      if (peers > 0)
+        for (json& c : side->runs[r].cases)
+          if (c.value("status", "") == "ok") scale_times(c, f);
     }
-    if (peers == 0)
-      CPB_INPUT_ERROR("--normalize {}: no ok case matching it is in both '{}' and '{}'",
-                      options.normalize_by.dump(), base_name, new_name);
-    out.time_scale = std::exp(log_sum / peers);
-    out.normalize_peers = peers;
-    scaled = now;
-    for (json& c : scaled.cases)
-      if (c.value("status", "") == "ok") scale_times(c, out.time_scale);
-    now_p = &scaled;
-  }
-  std::map<std::string, const json*> new_cases;
-  for (const json& c : now_p->cases) new_cases[key_of(c)] = &c;
+  base.index(keys);
+  now.index(keys);
   std::set<std::string> matched;
-
-  auto threshold_of = [&](const MetricDef& m) -> std::optional<double> {
-    auto it = options.metric_thresholds.find(m.name);
-    if (it != options.metric_thresholds.end()) {
-      if (it->second < 0) return std::nullopt;
-      return it->second;
-    }
-    if (m.kind == Kind::kTimed) return options.threshold;
-    if (m.kind == Kind::kExact) return 0.0;
-    return std::nullopt;  // gauges and derived metrics: shown, not judged, by default
-  };
-
-  for (const json& b : base.cases) {
-    std::string key = key_of(b);
-    auto it = new_cases.find(key);
-    if (it == new_cases.end()) {
+  for (const json& b : base.runs[0].cases) {
+    std::string key = case_key(b, keys);
+    auto it = now.by_key[0].find(key);
+    if (it == now.by_key[0].end()) {
       out.missing.push_back(case_label(b));
       continue;
     }
     matched.insert(key);
-    const json& n = *it->second;
-    CaseComparison cc;
-    cc.key = key;
-    cc.label = case_label(b);
-    cc.base_status = b.value("status", "?");
-    cc.new_status = n.value("status", "?");
-    if (cc.base_status != cc.new_status) {
-      bool worse = severity(cc.new_status) > severity(cc.base_status);
-      std::string why = n.value("reason", "");
-      cc.notes.push_back(fmt::format("status {} -> {}{}", cc.base_status, cc.new_status,
-                                     why.empty() ? "" : ": " + why));
-      if (worse) cc.regressed = true;
-    }
-    const json& bv = b.value("verification", json());
-    const json& nv = n.value("verification", json());
-    if (bv.is_object() && nv.is_object() && bv.value("passed", false) &&
-        !nv.value("passed", false) && nv.value("skipped_reason", "").empty()) {
-      cc.notes.push_back("verification passed -> failed");
-      cc.regressed = true;
-    }
-    if (cc.base_status == "ok" && cc.new_status == "ok") {
-      const json& bm = b["metrics"];
-      const json& nm = n["metrics"];
-      for (const MetricDef& def : kMetrics) {
-        auto thr = threshold_of(def);
-        if (!bm.contains(def.path) || !nm.contains(def.path)) continue;
-        MetricChange mc;
-        mc.metric = def.name;
-        if (def.kind == Kind::kTimed) {
-          const json& bs = bm[def.path];
-          const json& ns = nm[def.path];
-          mc.base = bs.value("median", 0.0);
-          mc.now = ns.value("median", 0.0);
-          mc.change = rel_change(mc.base, mc.now);
-          if (!thr) {
-            mc.verdict = Verdict::kInfo;
-            mc.test = "none";
-          } else {
-            auto xs = samples_of(bs), ys = samples_of(ns);
-            bool sig_larger, sig_smaller;
-            if (mann_whitney_min_p(xs.size(), ys.size()) <= options.alpha) {
-              mc.test = "mann-whitney";
-              double p_up = mann_whitney_greater(xs, ys), p_down = mann_whitney_greater(ys, xs);
-              mc.p_value = mc.change >= 0 ? p_up : p_down;
-              sig_larger = p_up <= options.alpha;
-              sig_smaller = p_down <= options.alpha;
-            } else {
-              mc.test = "p10-p90";
-              sig_larger = ns.value("p10", mc.now) > bs.value("p90", mc.base);
-              sig_smaller = ns.value("p90", mc.now) < bs.value("p10", mc.base);
-            }
-            mc.verdict = judge(mc.change, def.lower_is_better, *thr, sig_larger, sig_smaller);
-          }
-        } else {
-          mc.base = bm[def.path].is_number() ? bm[def.path].get<double>() : 0;
-          mc.now = nm[def.path].is_number() ? nm[def.path].get<double>() : 0;
-          mc.change = rel_change(mc.base, mc.now);
-          if (def.kind == Kind::kExact) {
-            if (!thr || mc.base == mc.now) continue;  // exact rows only when they differ
-            mc.test = "exact";
-            mc.verdict = Verdict::kRegressed;
-          } else if (def.kind == Kind::kDerived && !thr) {
-            // flops / median step: judged through the step row, shown for reading.
-            mc.test = "from step";
-            mc.verdict = Verdict::kInfo;
-          } else if (!thr) {
-            mc.test = "none";
-            mc.verdict = Verdict::kInfo;
-          } else {
-            mc.test = "threshold";
-            mc.verdict = judge(mc.change, def.lower_is_better, *thr, true, true);
-          }
-        }
-        if (mc.verdict == Verdict::kRegressed) cc.regressed = true;
-        cc.metrics.push_back(mc);
-      }
-    }
-    if (cc.regressed) ++out.regressions;
-    out.cases.push_back(std::move(cc));
+    out.cases.push_back(compare_case(b, *it->second, key, base, now, options));
+    if (out.cases.back().regressed) ++out.regressions;
   }
-  for (const json& c : now_p->cases)
-    if (!matched.count(key_of(c))) out.added.push_back(case_label(c));
+  for (const json& c : now.runs[0].cases)
+    if (!matched.count(case_key(c, keys))) out.added.push_back(case_label(c));
   // Nothing matched means nothing was checked: a PASS here would hide a wrong file pair.
   if (matched.empty())
     CPB_INPUT_ERROR(
         "no case in common between '{}' ({} case(s)) and '{}' ({} case(s)): nothing to compare",
-        base_name, base.cases.size(), new_name, now_p->cases.size());
+        base_name, base_runs[0].cases.size(), new_name, now.runs[0].cases.size());
   out.failed = out.regressions > 0 || (options.fail_on_missing && !out.missing.empty());
   return out;
+}
+
+Comparison compare_reports(const ReportSet& base, const ReportSet& now,
+                           const CompareOptions& options, const std::string& base_name,
+                           const std::string& new_name) {
+  return compare_runs({base}, {now}, options, base_name, new_name);
 }
 
 namespace {
@@ -470,6 +600,8 @@ std::vector<Row> table_rows(const Comparison& c) {
         continue;
       std::string test = m.test;
       if (m.p_value >= 0) test += fmt::format(" p={:.2g}", m.p_value);
+      if (m.threshold > 0)
+        test += fmt::format(", thr {:.1f}% ({})", m.threshold * 100, m.threshold_from);
       rows.push_back({{cc.label, m.metric, fmt_value(m.metric, m.base), fmt_value(m.metric, m.now),
                        fmt_change(m.change), test, to_string(m.verdict)}});
     }
@@ -486,9 +618,21 @@ std::string summary_line(const Comparison& c) {
   if (c.normalize_peers > 0)
     scale = fmt::format(" (new times x{:.3f}: machine-speed factor from {} peer case(s))",
                         c.time_scale, c.normalize_peers);
-  return fmt::format("{} matched case(s), {} regressed, {} missing from new, {} only in new: {}{}",
-                     c.cases.size(), c.regressions, c.missing.size(), c.added.size(),
-                     c.failed ? "FAIL" : "PASS", scale);
+  // The rule in force, so a reader knows what "regressed" meant for this verdict.
+  std::string rule = fmt::format(
+      "; step regresses when slower by more than {:.1f}% (raised per case to {}) and {}",
+      c.threshold * 100,
+      c.base_runs >= 2 && c.new_runs >= 2
+          ? fmt::format("the spread of the run medians; {} base x {} new runs", c.base_runs,
+                        c.new_runs)
+          : "each run's own p10-p90 spread; one run a side",
+      c.base_runs >= 2 && c.new_runs >= 2
+          ? "significant over the run medians (Mann-Whitney U, else non-overlapping run ranges)"
+          : "significant (Mann-Whitney U on iterations, else non-overlapping p10-p90)");
+  return fmt::format(
+      "{} matched case(s), {} regressed, {} missing from new, {} only in new: {}{}{}",
+      c.cases.size(), c.regressions, c.missing.size(), c.added.size(), c.failed ? "FAIL" : "PASS",
+      scale, rule);
 }
 
 }  // namespace

@@ -1,9 +1,13 @@
 // Regression compare: match the cases of a baseline and a new report by their
 // parameters and judge each metric. Decision: a timed metric regresses only when its
-// median is worse than the threshold AND the shift is statistically significant
-// (one-sided Mann-Whitney U on per-iteration samples when both sides carry enough of
-// them, else non-overlapping p10-p90 intervals); deterministic metrics (FLOPs, mask
-// area, bytes moved, status, verification) must match exactly.
+// median is worse than the effective threshold AND the shift is significant. Iterations
+// of one run share that run's machine load, so they are not independent evidence about
+// the code: the effective threshold is --threshold raised to the run-level noise (the
+// spread of the run medians when each side has >= 2 runs in separate processes, else
+// each run's own p10-p90 width), and with >= 2 runs a side the test is over the run
+// medians. Each row states the threshold it used, where it came from, and the test.
+// Deterministic metrics (FLOPs, mask area, bytes moved, status, verification) must
+// match exactly.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -35,7 +39,8 @@ struct CompareOptions {
 // "method=none,kernel=cpu_flash" -> {"method": "none", "kernel": "cpu_flash"}.
 nlohmann::json parse_normalize(const std::string& text);
 
-// "5%", "0.05" -> 0.05; InputError naming `what` otherwise.
+// "5%", "0.05" -> 0.05. A bare number must be a fraction below 1: "5" (5%? 500%?) is
+// refused as ambiguous; InputError naming `what` and the value otherwise.
 double parse_fraction(const std::string& text, const std::string& what);
 // "name=10%" into options.metric_thresholds; "name=off" disables the metric.
 void add_metric_threshold(CompareOptions& options, const std::string& assignment);
@@ -55,9 +60,12 @@ struct MetricChange {
   std::string metric;
   double base = 0, now = 0;
   double change = 0;    // now / base - 1 (0 when base is 0 and now is 0)
-  std::string test;     // mann-whitney | p10-p90 | exact | threshold | none
-  double p_value = -1;  // mann-whitney only, else -1
+  std::string test;     // mann-whitney | p10-p90 | runs mann-whitney | run ranges | exact |
+                        // threshold | from step | none
+  double p_value = -1;  // mann-whitney tests only, else -1
   Verdict verdict = Verdict::kSame;
+  double threshold = -1;       // effective relative threshold used; -1 when not judged
+  std::string threshold_from;  // --threshold | run p10-p90 spread | between-run spread ...
 };
 
 struct CaseComparison {
@@ -76,6 +84,7 @@ struct Comparison {
   int regressions = 0;                // cases with at least one regression
   bool failed = false;                // what the exit code says
   double threshold = 0.05;            // options.threshold, for the tables
+  int base_runs = 1, new_runs = 1;    // runs (processes) per side
   double time_scale = 1;              // factor applied to new times (normalize_by)
   int normalize_peers = 0;            // peer cases behind time_scale
   std::vector<std::string> notes;     // e.g. params ignored for matching
@@ -85,6 +94,11 @@ struct Comparison {
 Comparison compare_reports(const ReportSet& base, const ReportSet& now,
                            const CompareOptions& options, const std::string& base_name = "base",
                            const std::string& new_name = "new");
+// Same with several runs of each side (each its own process, same config): runs[0] is
+// matched and shown, the others give the run-level noise and samples.
+Comparison compare_runs(const std::vector<ReportSet>& base_runs,
+                        const std::vector<ReportSet>& new_runs, const CompareOptions& options,
+                        const std::string& base_name = "base", const std::string& new_name = "new");
 
 std::string render_markdown(const Comparison& c);
 std::string render_text(const Comparison& c);

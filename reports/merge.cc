@@ -10,6 +10,7 @@
 #include <map>
 
 #include "common/errors.h"
+#include "common/input_file.h"
 #include "reports/atomic_write.h"
 #include "reports/report.h"
 #include "reports/validate.h"
@@ -87,11 +88,8 @@ ReportSet report_set_from_json(const json& doc, const std::string& name) {
   return set;
 }
 
-bool is_journal_file(const std::string& path) {
-  std::ifstream in(path);
-  std::string first;
-  if (!in || !std::getline(in, first)) return false;
-  auto j = json::parse(first, nullptr, /*allow_exceptions=*/false);
+bool is_journal_text(const std::string& text) {
+  auto j = json::parse(text.substr(0, text.find('\n')), nullptr, /*allow_exceptions=*/false);
   return j.is_object() && j.value("journal", "") == "cpbench";
 }
 
@@ -129,8 +127,10 @@ ReportSet report_set_from_journal(const std::string& path) {
 }
 
 ReportSet read_report_set(const std::string& path) {
-  if (is_journal_file(path)) return report_set_from_journal(path);
-  return report_set_from_json(read_json_file(path), path);
+  // A regular file of bounded size only: /dev/zero or a FIFO is refused at once.
+  const std::string text = read_input_file(path, "report");
+  if (is_journal_text(text)) return report_set_from_journal(path);
+  return report_set_from_json(parse_json_text(text, path), path);
 }
 
 OnDuplicate parse_on_duplicate(const std::string& s) {

@@ -107,6 +107,38 @@ class Checker {
       fail(where, "expected min <= p10 <= median <= p90 <= max");
     if (!(le(mn, mean) && le(mean, mx))) fail(where, "expected min <= mean <= max");
     if (obj["iterations"].get<int64_t>() < 1) fail(where, "iterations must be >= 1");
+    if (obj.contains("samples")) samples(obj, where);
+  }
+
+  // Optional per-iteration (or per-repetition) samples: a non-empty array of finite
+  // numbers >= 0 whose min, median and max are the summary's (the summary is computed
+  // from them, so a disagreement means one of the two was edited or corrupted).
+  void samples(const json& obj, const std::string& where) {
+    const json& s = obj["samples"];
+    const std::string sw = where + ".samples";
+    if (!s.is_array() || s.empty()) return fail(sw, "expected a non-empty array of numbers");
+    std::vector<double> v;
+    for (const json& x : s) {
+      if (!has_kind(x, Kind::kNumber) || x.get<double>() < 0)
+        return fail(sw, fmt::format("expected numbers >= 0, found {}", x.dump().substr(0, 40)));
+      v.push_back(x.get<double>());
+    }
+    if (obj.contains("samples_kind") &&
+        !(obj["samples_kind"] == "iteration" || obj["samples_kind"] == "repetition"))
+      fail(where + ".samples_kind", "expected 'iteration' or 'repetition'");
+    std::sort(v.begin(), v.end());
+    // Median as the conventions define percentiles: linear interpolation at 0.5*(n-1).
+    double pos = 0.5 * double(v.size() - 1);
+    size_t lo = static_cast<size_t>(pos);
+    double med = v[lo] + (lo + 1 < v.size() ? (pos - double(lo)) * (v[lo + 1] - v[lo]) : 0);
+    auto close = [](double a, double b) {
+      return std::abs(a - b) <= 1e-9 * std::max(std::abs(a), std::abs(b)) + 1e-15;
+    };
+    for (const auto& [key, want] :
+         {std::pair{"median", med}, std::pair{"min", v.front()}, std::pair{"max", v.back()}})
+      if (!close(obj[key].get<double>(), want))
+        fail(fmt::format("{}.{}", where, key),
+             fmt::format("is {}, its samples give {}", obj[key].get<double>(), want));
   }
 };
 
@@ -278,7 +310,8 @@ void check_verification(Checker& c, const json& v, const std::string& w) {
 
 void check_case(Checker& c, const json& cs, int world, const std::string& w) {
   if (!cs.is_object()) return c.fail(w, "expected an object");
-  c.field(cs, w, "id", Kind::kString);
+  if (c.field(cs, w, "id", Kind::kString) && cs["id"].get<std::string>().empty())
+    c.fail(w + ".id", "must not be empty");
   if (c.field(cs, w, "params", Kind::kObject)) {
     const auto& p = cs["params"];
     std::string pw = w + ".params";
@@ -287,6 +320,16 @@ void check_case(Checker& c, const json& cs, int world, const std::string& w) {
     c.field(p, pw, "mask", Kind::kObject);
     for (const char* k : {"seq", "heads_q", "heads_kv", "head_dim", "warmup", "iters", "seed"})
       c.non_negative(p, pw, k, Kind::kInteger);
+    // The case's own world size must be the one its rank entries are counted against.
+    if (p.contains("world_size") && c.field(p, pw, "world_size", Kind::kInteger)) {
+      int64_t cw = p["world_size"].get<int64_t>();
+      if (cw < 1)
+        c.fail(pw + ".world_size", "must be >= 1");
+      else if (world > 0 && cw != world)
+        c.fail(pw + ".world_size", fmt::format("is {}, the report's world_size is {}", cw, world));
+      else if (world <= 0)
+        world = static_cast<int>(std::min<int64_t>(cw, 1 << 20));
+    }
     if (c.field(p, pw, "degrees", Kind::kObject))
       for (const char* k : {"ulysses", "ring", "inner_ring"})
         c.non_negative(p["degrees"], pw + ".degrees", k, Kind::kInteger);
