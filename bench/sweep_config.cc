@@ -274,19 +274,23 @@ class RuleEval {
     if (i_ < t_.size() && t_[i_] == c) return ++i_, true;
     return false;
   }
-  int64_t checked(bool overflow, int64_t v) const {
+  // a (op) b with overflow refused; op is one of + - *.
+  int64_t arith(char op, int64_t a, int64_t b) const {
+    int64_t r = 0;
+    bool overflow = op == '+'   ? __builtin_add_overflow(a, b, &r)
+                    : op == '-' ? __builtin_sub_overflow(a, b, &r)
+                                : __builtin_mul_overflow(a, b, &r);
     if (overflow) bad("the value overflows 64-bit integers");
-    return v;
+    return r;
   }
   int64_t expr(int depth) {
     if (depth > 32) bad("nested too deeply");
     int64_t v = term(depth);
     for (;;) {
-      int64_t r = 0;
       if (eat('+'))
-        v = checked(__builtin_add_overflow(v, term(depth), &r), r);
+        v = arith('+', v, term(depth));
       else if (eat('-'))
-        v = checked(__builtin_sub_overflow(v, term(depth), &r), r);
+        v = arith('-', v, term(depth));
       else
         return v;
     }
@@ -294,9 +298,8 @@ class RuleEval {
   int64_t term(int depth) {
     int64_t v = factor(depth);
     for (;;) {
-      int64_t r = 0;
       if (eat('*')) {
-        v = checked(__builtin_mul_overflow(v, factor(depth), &r), r);
+        v = arith('*', v, factor(depth));
       } else if (eat('/')) {
         int64_t d = factor(depth);
         if (d == 0 && probe_) d = 1;
@@ -317,10 +320,7 @@ class RuleEval {
       if (!eat(')')) bad("missing ')'");
       return v;
     }
-    if (eat('-')) {
-      int64_t v = factor(depth + 1), r = 0;
-      return checked(__builtin_sub_overflow(int64_t{0}, v, &r), r);
-    }
+    if (eat('-')) return arith('-', 0, factor(depth + 1));
     if (std::isdigit(static_cast<unsigned char>(t_[i_]))) {
       int64_t v = 0;
       while (i_ < t_.size() && std::isdigit(static_cast<unsigned char>(t_[i_]))) {

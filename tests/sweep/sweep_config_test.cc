@@ -2,7 +2,11 @@
 // that name the file and key; pooling of repetitions and the stopping rule.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <fstream>
+#include <set>
+
+#include <fmt/format.h>
 
 #include "bench/sweep_config.h"
 #include "common/errors.h"
@@ -188,6 +192,196 @@ TEST(SweepConfig, LoadNamesUnreadableAndMalformedFiles) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
   }
+}
+
+// Weak scaling: S = tokens_per_rank x world, exactly one of seqlen / tokens_per_rank.
+TEST(SweepConfig, TokensPerRank) {
+  auto cfg = parse({{"method", {"ring_p2p"}},
+                    {"mask", {"causal"}},
+                    {"tokens_per_rank", {256}},
+                    {"world", {2, 4}}});
+  ASSERT_EQ(cfg.cases.size(), 2u);
+  EXPECT_EQ(cfg.cases[0].seqlen, 512);
+  EXPECT_EQ(cfg.cases[1].seqlen, 1024);
+  EXPECT_EQ(cfg.cases[1].tokens_per_rank, 256);
+  EXPECT_NE(error_of({{"mask", {"causal"}}, {"seqlen", {64}}, {"tokens_per_rank", {64}}})
+                .find("not both"),
+            std::string::npos);
+  std::string e = error_of({{"mask", {"causal"}}});
+  EXPECT_NE(e.find("tokens_per_rank"), std::string::npos) << e;
+  // The product with world is range-checked too.
+  e = error_of({{"method", {"ring_p2p"}},
+                {"mask", {"causal"}},
+                {"tokens_per_rank", {int64_t{1} << 29}},
+                {"world", {4}}});
+  EXPECT_NE(e.find("'tokens_per_rank'"), std::string::npos) << e;
+  EXPECT_NE(e.find("limit"), std::string::npos) << e;
+}
+
+// Degree rules: one entry for every world instead of an `only` rule per world.
+TEST(SweepConfig, DegreeRulesPerWorld) {
+  json j = {
+      {"method", {"usp", "ring_p2p"}}, {"degrees", {{{"ulysses", "min(world, ranks_per_node)"}}}},
+      {"ranks_per_node", 2},           {"mask", {"causal"}},
+      {"tokens_per_rank", {64}},       {"world", {2, 4, 8}}};
+  auto cfg = parse(j);
+  int usp = 0;
+  for (const auto& c : cfg.cases) {
+    if (c.method != "usp") continue;
+    ++usp;
+    EXPECT_EQ(c.ulysses, 2) << c.label();
+    EXPECT_EQ(c.ring, c.world / 2) << c.label();
+  }
+  EXPECT_EQ(usp, 3);
+  EXPECT_EQ(eval_degree_rule("max(1, world / 8) * 2 - 1", {{"world", 32}}), 7);
+  EXPECT_EQ(
+      eval_degree_rule(" min(world,ranks_per_node,3) ", {{"world", 8}, {"ranks_per_node", 4}}), 3);
+  EXPECT_EQ(eval_degree_rule("7 / 2", {}), 3);
+  for (const char* bad :
+       {"world +", "min(world", "worlds", "world / 0", "9999999999 * 9999999999", "2 ^ 3", ""})
+    EXPECT_THROW(eval_degree_rule(bad, {{"world", 4}}), InputError) << bad;
+  // ranks_per_node unknown (no config key, no launcher): named with what to do.
+  j.erase("ranks_per_node");
+  std::string e = error_of(j);
+  EXPECT_NE(e.find("degrees[0]"), std::string::npos) << e;
+  EXPECT_NE(e.find("ranks_per_node"), std::string::npos) << e;
+  // ... or given by the launcher.
+  SweepNames launcher{.ranks_per_node = 4};
+  auto from_launcher = parse_sweep_config(j, "cfg.json", launcher);
+  for (const auto& c : from_launcher.cases)
+    if (c.method == "usp") EXPECT_EQ(c.ulysses, std::min(c.world, 4)) << c.label();
+  // A syntax error is refused up front, naming the entry and key.
+  j["degrees"] = {{{"ulysses", "min(world,"}}};
+  e = error_of(j);
+  EXPECT_NE(e.find("degrees[0].ulysses"), std::string::npos) << e;
+}
+
+// mask_samples: N seeds of each random mask, consecutive, one group each; masks
+// without randomness are not multiplied; the dry-run label shows the seed.
+TEST(SweepConfig, MaskSamples) {
+  auto cfg = parse({{"mask", {"causal", {{"kind", "document"}, {"seed", uint64_t{5}}}}},
+                    {"seqlen", {256}},
+                    {"mask_samples", 3}});
+  ASSERT_EQ(cfg.cases.size(), 4u);
+  EXPECT_EQ(cfg.cases[0].sample_group, -1);
+  ASSERT_EQ(cfg.sample_groups.size(), 1u);
+  EXPECT_EQ(cfg.sample_groups[0].seeds, (std::vector<uint64_t>{5, 6, 7}));
+  std::set<std::string> labels;
+  for (size_t i = 1; i < 4; ++i) {
+    EXPECT_EQ(cfg.cases[i].sample_group, 0);
+    EXPECT_EQ(cfg.cases[i].mask["seed"], 4 + i);
+    labels.insert(cfg.cases[i].label());
+  }
+  EXPECT_EQ(labels.size(), 3u);  // no two identical dry-run lines
+  EXPECT_NE(cfg.cases[1].label().find("seed=5"), std::string::npos) << cfg.cases[1].label();
+  std::string e = error_of({{"mask", {"causal"}}, {"seqlen", {64}}, {"mask_samples", 2}});
+  EXPECT_NE(e.find("'mask_samples'"), std::string::npos) << e;
+  e = error_of({{"mask", {{{"kind", "document"}, {"seed", {uint64_t{1}, uint64_t{2}}}}}},
+                {"seqlen", {64}},
+                {"mask_samples", 2}});
+  EXPECT_NE(e.find("mask[0]"), std::string::npos) << e;
+  EXPECT_NE(error_of({{"mask", {"document"}}, {"seqlen", {64}}, {"mask_samples", 0}})
+                .find("'mask_samples'"),
+            std::string::npos);
+}
+
+TEST(SweepConfig, MaskSampleSummary) {
+  auto sample = [](uint64_t seed, const std::string& status, double median) {
+    json c = {{"id", fmt::format("none/cpu_flash/document,doclen=pile,seed={}/S256", seed)},
+              {"params", {{"mask", {{"kind", "document"}, {"seed", seed}}}}},
+              {"status", status}};
+    if (status == "ok")
+      c["metrics"] = {{"step_seconds", {{"median", median}}}, {"tflops_per_rank", 1 / median}};
+    return c;
+  };
+  json s =
+      summarise_mask_samples({sample(5, "ok", 1.0), sample(6, "ok", 3.0), sample(7, "error", 0)});
+  EXPECT_EQ(s["id"], "none/cpu_flash/document,doclen=pile,seed=*/S256");
+  EXPECT_EQ(s["samples"], 3);
+  EXPECT_EQ(s["ok"], 2);
+  EXPECT_EQ(s["seeds"], json({5, 6, 7}));
+  EXPECT_DOUBLE_EQ(s["step_seconds_median"]["mean"].get<double>(), 2.0);
+  EXPECT_DOUBLE_EQ(s["step_seconds_median"]["stdev"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(s["step_seconds_median"]["max"].get<double>(), 3.0);
+  EXPECT_EQ(s["case_ids"].size(), 3u);
+  EXPECT_TRUE(summarise_mask_samples({sample(1, "oom", 0)})["step_seconds_median"].is_null());
+}
+
+// doclen_by_seqlen: the histogram follows S (LongCA's rule), an explicit doclen wins.
+TEST(SweepConfig, DoclenBySeqlen) {
+  auto cfg = parse({{"mask", {"causal_document", {{"kind", "document"}, {"doclen", "pile"}}}},
+                    {"seqlen", {8192, 32768}},
+                    {"doclen_by_seqlen", "longca"}});
+  ASSERT_EQ(cfg.cases.size(), 4u);
+  EXPECT_EQ(cfg.cases[0].mask["doclen"], "pile");        // 8K <= 12K
+  EXPECT_EQ(cfg.cases[1].mask["doclen"], "prolong64k");  // 32K <= 64K
+  EXPECT_EQ(cfg.cases[3].mask["doclen"], "pile");        // given
+  std::string e =
+      error_of({{"mask", {"causal"}}, {"seqlen", {64}}, {"doclen_by_seqlen", "longca"}});
+  EXPECT_NE(e.find("'doclen_by_seqlen'"), std::string::npos) << e;
+  e = error_of({{"mask", {"document"}},
+                {"seqlen", {64, 128}},
+                {"doclen_by_seqlen", {{{"max_seqlen", 100}, {"doclen", "pile"}}}}});
+  EXPECT_NE(e.find("seqlen 128"), std::string::npos) << e;
+  e = error_of(
+      {{"mask", {"document"}},
+       {"seqlen", {64}},
+       {"doclen_by_seqlen",
+        {{{"max_seqlen", 100}, {"doclen", "pile"}}, {{"max_seqlen", 50}, {"doclen", "pile"}}}}});
+  EXPECT_NE(e.find("doclen_by_seqlen[1]"), std::string::npos) << e;
+}
+
+// Config integers beyond the limits are refused as written, never wrapped (issue 11).
+TEST(SweepConfig, RangeChecksNameTheLimit) {
+  json ok = {{"mask", {"causal"}}, {"seqlen", {64}}};
+  auto with = [&](const std::string& k, const json& v) {
+    json j = ok;
+    j[k] = v;
+    return error_of(j);
+  };
+  const uint64_t two63 = uint64_t{1} << 63;
+  for (const char* key : {"seqlen", "heads", "head_dim", "world"}) {
+    std::string e = with(key, {two63});
+    EXPECT_NE(e.find("9223372036854775808"), std::string::npos) << key << ": " << e;
+    EXPECT_NE(e.find("limit"), std::string::npos) << key << ": " << e;
+    EXPECT_EQ(e.find("-9223372036854775808"), std::string::npos) << key << ": " << e;
+  }
+  EXPECT_NE(with("warmup", int64_t{1} << 40).find("limit"), std::string::npos);
+  EXPECT_NE(with("iterations", two63).find("9223372036854775808"), std::string::npos);
+  EXPECT_NE(with("timeout_s", 1e10).find("'timeout_s'"), std::string::npos);
+  EXPECT_NE(with("seqlen", {int64_t{1} << 31}).find("2^30"), std::string::npos);
+  EXPECT_NE(with("seed", -1).find("'seed'"), std::string::npos);
+  EXPECT_EQ(with("seed", two63), "");  // seeds take the whole unsigned range
+  json j = ok;
+  j["seed"] = two63;
+  EXPECT_EQ(parse(j).run.seed, two63);
+}
+
+// Expansion is linear and a config beyond kMaxSweepCases is refused up front with its
+// count (issue 11: 30,000 cases took 10 s, a million never finished).
+TEST(SweepConfig, ExpansionIsLinearAndBounded) {
+  auto values = [](int64_t n, int64_t from) {
+    json a = json::array();
+    for (int64_t i = 0; i < n; ++i) a.push_back(from + i);
+    return a;
+  };
+  json big = {{"mask", {"causal", "full"}},
+              {"seqlen", values(100, 64)},
+              {"heads", values(50, 1)},
+              {"head_dim", values(10, 16)},
+              {"exclude", {{{"head_dim", 16}}}}};  // 100,000 cases; rules run over all
+  auto t0 = std::chrono::steady_clock::now();
+  auto cfg = parse(big);
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(cfg.cases.size(), 90000u);
+  EXPECT_LT(s, 20.0) << "expanding 100,000 cases took " << s << " s";
+  big["head_dim"] = values(1000, 16);  // 10,000,000: refused before building anything
+  t0 = std::chrono::steady_clock::now();
+  std::string e = error_of(big);
+  s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_NE(e.find("10000000 cases"), std::string::npos) << e;
+  EXPECT_NE(e.find(std::to_string(kMaxSweepCases)), std::string::npos) << e;
+  EXPECT_LT(s, 2.0);
 }
 
 json rep(double median, double cv, int iters, std::vector<double> samples = {}) {
