@@ -9,6 +9,7 @@ packages=(
   nlohmann-json3-dev libfmt-dev libcli11-dev
   libgtest-dev libbenchmark-dev libopenblas-dev
   clang-format python3 python3-matplotlib
+  munge slurmctld slurmd slurm-client iproute2  # tests/launch: a real Slurm, netns hosts
 )
 
 missing=()
