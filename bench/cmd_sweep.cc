@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <limits>
 #include <map>
 #include <memory>
@@ -34,6 +35,7 @@
 #include "parallel/watchdog.h"
 #include "parallel/world.h"
 #include "reports/atomic_write.h"
+#include "reports/journal.h"
 #include "reports/provenance.h"
 #include "reports/validate.h"
 
@@ -48,6 +50,7 @@ struct SweepArgs {
   int repeat = 0;  // 0: the config's
   bool keep_samples = false;
   bool dry_run = false;
+  bool allow_new_cases = false;  // --resume: accept added cases (settings must match)
 };
 
 CaseSpec to_spec(const SweepCase& c, const SweepRunOptions& r) {
@@ -113,39 +116,43 @@ std::string result_line(const json& r) {
 }
 
 // Case records of a journal (lines with an id and a status), validated; InputError
-// naming the file and the record for anything unreadable.
+// naming the file and the record for anything unreadable (reports/journal.h).
 std::vector<json> journal_cases(const std::string& path, int world) {
-  std::vector<json> records;
-  try {
-    records = reports::Journal::read(path);
-  } catch (const InputError&) {
-    throw;
-  } catch (const std::exception& e) {
-    CPB_INPUT_ERROR("cannot read journal '{}': {}", path, e.what());
-  }
-  std::vector<json> out;
-  for (size_t i = 0; i < records.size(); ++i) {
-    const json& r = records[i];
-    if (!r.is_object())
-      CPB_INPUT_ERROR("journal '{}' record {}: expected a JSON object, got {}", path, i + 1,
-                      r.dump().substr(0, 80));
-    if (r.contains("journal")) {
-      if (r.value("schema_version", 0) != reports::kSchemaVersion)
-        CPB_INPUT_ERROR("journal '{}' record {}: schema_version {} (this build writes {})", path,
-                        i + 1, r.value("schema_version", json()).dump(), reports::kSchemaVersion);
-      if (r.contains("world_size") && r["world_size"] != world)
-        CPB_INPUT_ERROR("journal '{}' was written by a launch of {} ranks; this one has {}", path,
-                        r["world_size"].dump(), world);
-      continue;  // header line
-    }
-    auto problems = reports::validate_case(r, world, fmt::format("record {}", i + 1));
-    if (!problems.empty())
-      CPB_INPUT_ERROR("journal '{}' record {} is not a valid case: {}", path, i + 1,
-                      fmt::join(problems.begin(),
-                                problems.begin() + std::min<size_t>(problems.size(), 3), "; "));
-    out.push_back(r);
-  }
-  return out;
+  return reports::read_resume_journal(path, world).cases;
+}
+
+// What a resumed journal must have been written under (reports/journal.h): the sweep
+// as given, the effective run settings (command-line overrides applied) and the launch
+// size. With --allow-new-cases only kSettingsKeys must match.
+json sweep_identity(const SweepConfig& cfg, int world) {
+  return {{"sweep", cfg.raw},
+          {"world_size", world},
+          {"run",
+           {{"warmup", cfg.run.warmup},
+            {"iterations", cfg.run.iterations},
+            {"repeat", cfg.run.repeat},
+            {"max_repeat", cfg.run.max_repeat},
+            {"min_time_s", cfg.run.min_time_s},
+            {"max_cv", cfg.run.max_cv},
+            {"seed", cfg.run.seed},
+            {"verify", cfg.run.verify},
+            {"timeout_s", cfg.run.timeout_s},
+            {"keep_samples", cfg.run.keep_samples}}}};
+}
+const std::vector<std::string> kSettingsKeys = {"/run", "/world_size", "/sweep/name"};
+
+// Rank 0's resume checks: the journal's configuration, then (with --allow-new-cases)
+// every done case that this launch plans again must carry the same parameters.
+std::vector<json> resume_cases(const SweepArgs& args, const json& identity,
+                               const std::vector<CaseSpec>& specs, int world) {
+  reports::ResumeJournal j = reports::read_resume_journal(args.resume, world);
+  reports::check_resume_config(args.resume, j, identity, args.allow_new_cases, kSettingsKeys);
+  std::map<std::string, const CaseSpec*> planned;
+  for (const auto& s : specs) planned[s.id()] = &s;
+  for (const json& r : j.cases)
+    if (auto it = planned.find(r.value("id", "")); it != planned.end())
+      reports::check_done_case(args.resume, r, it->second->params_json());
+  return j.cases;
 }
 
 int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_line, int* argc,
@@ -166,6 +173,14 @@ int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_lin
                                    : !args.resume.empty() ? args.resume
                                                           : args.out + ".jsonl";
   const bool lead = launcher_rank() == 0;
+  if (!args.dry_run) {
+    // Writing the report or the journal over an input would destroy it.
+    reports::require_not_an_input(args.out, "--out",
+                                  {{journal_path, "journal"},
+                                   {args.resume, "--resume journal"},
+                                   {args.config, "sweep config"}});
+    reports::require_not_an_input(journal_path, "journal", {{args.config, "sweep config"}});
+  }
 
   if (args.dry_run) {
     if (lead) {
@@ -206,6 +221,7 @@ int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_lin
         ++other_worlds[c.world];
     }
     std::string problem;
+    int problem_code = 1;  // 1: bad input (exit 2), 2: a write failed (exit 3)
     if (cases.empty())
       problem = fmt::format(
           "{}: no case has world {} (the launch size); world sizes in the "
@@ -216,13 +232,29 @@ int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_lin
     if (rank == 0 && problem.empty()) {
       try {
         reports::check_writable(args.out);
-        if (!args.resume.empty()) done_records = journal_cases(args.resume, P);
+        if (!args.resume.empty()) {
+          std::vector<CaseSpec> planned;
+          for (const auto& c : cases) planned.push_back(to_spec(c, cfg.run));
+          done_records = resume_cases(args, sweep_identity(cfg, P), planned, P);
+        }
       } catch (const InputError& e) {
         problem = e.what();
+      } catch (const reports::WriteError& e) {
+        problem = e.what();
+        problem_code = 2;
       }
     }
-    if (Agreement a = agree(*world, problem.empty() ? 0 : 1, problem); a.code != 0)
+    if (Agreement a = agree(*world, problem.empty() ? 0 : problem_code, problem); a.code == 2)
+      throw reports::WriteError(a.reason);
+    else if (a.code != 0)
       throw InputError(a.reason);
+    // Rank 0 writes the journal; when the disk refuses a line, every rank stops here
+    // (exit 3) instead of waiting in the next case's collectives for a rank that left.
+    std::string write_problem;
+    auto stop_on_write_failure = [&] {
+      if (Agreement a = agree(*world, write_problem.empty() ? 0 : 1, write_problem); a.code != 0)
+        throw reports::WriteError(a.reason);
+    };
 
     std::vector<CaseSpec> specs;
     for (const auto& c : cases) specs.push_back(to_spec(c, cfg.run));
@@ -236,16 +268,23 @@ int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_lin
     reports::Journal journal;
     if (rank == 0) {
       bool append = !args.resume.empty() && args.resume == journal_path;
-      journal = reports::Journal(journal_path, /*truncate=*/!append);
-      journal.append({{"journal", "cpbench"},
-                      {"schema_version", reports::kSchemaVersion},
-                      {"start_time_utc", prov.start_time_utc},
-                      {"command_line", command_line},
-                      {"world_size", P},
-                      {"sweep", cfg.name}});
-      // Carry resumed cases into a new journal so it alone rebuilds the report.
-      if (!append)
-        for (const auto& [id, r] : done) journal.append(r);
+      try {
+        journal = reports::Journal(journal_path, /*truncate=*/!append);
+        journal.append(reports::journal_header(sweep_identity(cfg, P),
+                                               {{"start_time_utc", prov.start_time_utc},
+                                                {"command_line", command_line},
+                                                {"world_size", P},
+                                                {"sweep", cfg.name}}));
+        // Carry resumed cases into a new journal so it alone rebuilds the report.
+        if (!append)
+          for (const auto& [id, r] : done) journal.append(r);
+      } catch (const reports::WriteError& e) {
+        write_problem = e.what();
+        // A new journal without its header line resumes nothing: do not leave it.
+        std::error_code ec;
+        if (!append && journal.is_open() && std::filesystem::file_size(journal_path, ec) == 0)
+          std::filesystem::remove(journal_path, ec);
+      }
       int n_skip = static_cast<int>(std::count(skip.begin(), skip.end(), 1.0));
       fmt::print(stderr, "cpbench sweep '{}': {} case(s) on {} rank(s) ({}){}{}; journal {}\n",
                  cfg.name.empty() ? args.config : cfg.name, specs.size(), P, world->backend(),
@@ -257,6 +296,7 @@ int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_lin
                                    worlds_text()),
                  journal_path);
     }
+    stop_on_write_failure();
 
     // A case past its timeout stops the job (a rank stuck in a collective cannot be
     // freed otherwise), but first rank 0 journals it as "timeout", so a resumed sweep
@@ -324,18 +364,24 @@ int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_lin
       if (rank == 0 && result.contains("verification") && result["verification"].is_object() &&
           result["verification"].value("skipped_reason", "").empty() &&
           !result["verification"].value("passed", false))
-        exit_code = 3;
+        exit_code = std::max(exit_code, 1);  // a case that did not pass; 3 is a write failure
       if (rank == 0) {
         {
           std::lock_guard<std::mutex> lock(in_flight.mutex);
           in_flight.record = json();
         }
-        journal.append(result);
+        try {
+          journal.append(result);
+        } catch (const reports::WriteError& e) {
+          write_problem = fmt::format("{} (case {} of {} ran but is not journaled: {})", e.what(),
+                                      i + 1, specs.size(), result.value("id", "?"));
+        }
         double elapsed = std::chrono::duration<double>(SteadyClock::now() - start).count();
         double eta = elapsed / double(ran) * double(to_run - ran);
         fmt::print(stderr, "[{}/{}] {} | {} | elapsed {}, ETA {}\n", i + 1, specs.size(),
                    cases[i].label(), result_line(result), fmt_duration(elapsed), fmt_duration(eta));
       }
+      stop_on_write_failure();
     }
 
     if (rank == 0) {
@@ -393,7 +439,14 @@ int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_lin
       doc["summary"] = summary;
       auto problems = reports::validate_report(doc);
       CPB_CHECK(problems.empty(), "the sweep report is invalid: {}", fmt::join(problems, "; "));
-      reports::write_json_atomic(args.out, doc);
+      try {
+        reports::write_json_atomic(args.out, doc);
+      } catch (const reports::WriteError& e) {
+        throw reports::WriteError(fmt::format(
+            "{}; every finished case is in the journal '{}': `cpbench report {} --out {}` "
+            "rebuilds the report once there is space",
+            e.what(), journal_path, journal_path, args.out));
+      }
       double elapsed = std::chrono::duration<double>(SteadyClock::now() - start).count();
       fmt::print(stderr,
                  "cpbench sweep: {} case(s) in {}: {} ok, {} unsupported, {} error, {} timeout; "
@@ -418,6 +471,8 @@ void add_sweep_command(CLI::App& app, const std::vector<std::string>& command_li
   sub->add_option("--journal", args->journal, "journal path (default <out>.jsonl)");
   sub->add_option("--resume", args->resume,
                   "journal of an interrupted sweep: its finished cases are kept, not re-run");
+  sub->add_flag("--allow-new-cases", args->allow_new_cases,
+                "--resume: accept a config that adds cases (run settings must be the same)");
   // >= 1: an explicit 0 or negative count would otherwise fall back to the config's.
   sub->add_option("--repeat", args->repeat, "repetitions per case (overrides the config)")
       ->check(CLI::Range(1, std::numeric_limits<int>::max()));

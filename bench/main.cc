@@ -3,13 +3,15 @@
 // Arguments are parsed before the communicator starts, so a typo fails fast on
 // every rank alike; InputError is caught once, here, and becomes exit status 2.
 // Exit status of `run`: 0 when every case is ok or unsupported, 1 when a case (oom too)
-// ended in error, 3 when a verification failed, 2 for bad input.
+// ended in error or failed its verification, 2 for bad input, 3 when an output could
+// not be written (disk full: reports::WriteError), 124 when the watchdog stopped the job.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <thread>
 
+#include <csignal>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
@@ -46,7 +48,7 @@ namespace {
 
 constexpr int kExitInput = 2;
 constexpr int kExitCaseError = 1;
-constexpr int kExitVerifyFailed = 3;
+constexpr int kExitVerifyFailed = 1;  // a case that did not pass, like an error
 
 // Mask parameter flags shared by `mask` and `run`; only the ones given are applied.
 struct MaskFlags {
@@ -265,14 +267,34 @@ int cmd_run(RunOptions opt, const std::vector<std::string>& command_line, int* a
     world->reset_stats();
 
     reports::Journal journal;
+    // Rank 0 writes the journal; when the disk refuses a line every rank stops (exit 3)
+    // instead of waiting in the next case's collectives for a rank that left.
+    std::string write_problem;
+    auto journal_append = [&](const nlohmann::json& record) {
+      try {
+        if (write_problem.empty()) journal.append(record);
+      } catch (const reports::WriteError& e) {
+        write_problem = e.what();
+      }
+    };
+    auto stop_on_write_failure = [&] {
+      if (Agreement a = agree(*world, write_problem.empty() ? 0 : 1, write_problem); a.code != 0)
+        throw reports::WriteError(a.reason);
+    };
     if (rank == 0 && !opt.out.empty()) {
-      journal = reports::Journal(opt.out + ".jsonl", /*truncate=*/true);
-      journal.append({{"journal", "cpbench"},
-                      {"schema_version", reports::kSchemaVersion},
-                      {"start_time_utc", prov.start_time_utc},
-                      {"command_line", command_line},
-                      {"world_size", world->size()}});
+      try {
+        journal = reports::Journal(opt.out + ".jsonl", /*truncate=*/true);
+      } catch (const reports::WriteError& e) {
+        write_problem = e.what();
+      }
+      if (journal.is_open())
+        journal_append({{"journal", "cpbench"},
+                        {"schema_version", reports::kSchemaVersion},
+                        {"start_time_utc", prov.start_time_utc},
+                        {"command_line", command_line},
+                        {"world_size", world->size()}});
     }
+    stop_on_write_failure();
     // On expiry rank 0 first journals the case as "timeout" (best effort: another
     // rank's watchdog may stop the job first), then the job stops as the default does.
     // `running` is written before the case arms the watchdog (under its mutex), so the
@@ -311,9 +333,10 @@ int cmd_run(RunOptions opt, const std::vector<std::string>& command_line, int* a
       if (rank == 0) {
         fmt::print("{}\n", one_line(r));
         std::fflush(stdout);
-        if (journal.is_open()) journal.append(nlohmann::json(r));
+        if (journal.is_open()) journal_append(nlohmann::json(r));
         report.cases.push_back(std::move(r));
       }
+      stop_on_write_failure();
     }
     if (rank == 0) {
       prov.end_time_utc = reports::utc_now_iso8601();
@@ -326,7 +349,14 @@ int cmd_run(RunOptions opt, const std::vector<std::string>& command_line, int* a
         auto problems = reports::validate_report(doc);
         CPB_CHECK(problems.empty(), "the report this run built is invalid: {}",
                   fmt::join(problems, "; "));
-        reports::write_json_atomic(opt.out, doc);
+        try {
+          reports::write_json_atomic(opt.out, doc);
+        } catch (const reports::WriteError& e) {
+          throw reports::WriteError(fmt::format(
+              "{}; every finished case is in the journal '{}.jsonl': `cpbench report {}.jsonl "
+              "--out {}` rebuilds the report once there is space",
+              e.what(), opt.out, opt.out, opt.out));
+        }
         fmt::print("report: {} (journal {}.jsonl)\n", opt.out, opt.out);
       }
     }
@@ -468,8 +498,19 @@ int run_main(int argc, char** argv) {
 }  // namespace cpb::bench
 
 int main(int argc, char** argv) {
+  // A file-size limit (ulimit -f) must fail a write with EFBIG, reported as a write
+  // failure (exit 3), not kill the process with SIGXFSZ and lose the message.
+  std::signal(SIGXFSZ, SIG_IGN);
   try {
     return cpb::bench::run_main(argc, argv);
+  } catch (const cpb::reports::WriteError& e) {
+    // The cases that ran are good (the journal keeps every one it could write); the
+    // output could not be written: its own exit status, 3.
+    if (cpb::launcher_rank() == 0)
+      fmt::print(stderr, "cpbench: write failed: {}\n", e.what());
+    else
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    return cpb::reports::kExitWriteFailed;
   } catch (const cpb::InputError& e) {
     // Every rank fails alike on bad input; one of them says so. The file:line prefix
     // names the check that fired, the rest names the value and what is allowed.

@@ -138,7 +138,7 @@ DoclenHistogram load_doclen(const std::string& name_or_path) {
   json j;
   try {
     j = json::parse(in);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for 1e400
     CPB_INPUT_ERROR("{}: malformed JSON: {}", path, e.what());
   }
   return parse_doclen(j, path);
