@@ -6,11 +6,13 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <type_traits>
 #include <variant>
 
 #include "common/errors.h"
+#include "common/limits.h"
 #include "masks/generators.h"
 
 namespace cpb {
@@ -77,6 +79,24 @@ void read_field(const json& v, MaskSpec& spec, const Field& f) {
       f.member);
 }
 
+// Bounds every generator relies on, checked before it computes with the value (a
+// block of 2^63 overflowed `seq + block`): sizes and counts in [0, seq], fractions
+// finite. Each generator then checks its own tighter rule.
+void check_range(const MaskSpec& spec, const Field& f, int64_t seq) {
+  std::visit(
+      [&](auto member) {
+        using T = std::remove_cvref_t<decltype(spec.*member)>;
+        if constexpr (std::is_same_v<T, int64_t>)
+          CPB_REQUIRE(spec.*member >= 0 && spec.*member <= seq,
+                      "mask '{}': {} = {} must be in [0, seq = {}]", spec.kind, f.name,
+                      spec.*member, seq);
+        if constexpr (std::is_same_v<T, double>)
+          CPB_REQUIRE(std::isfinite(spec.*member), "mask '{}': {} = {} must be a finite number",
+                      spec.kind, f.name, spec.*member);
+      },
+      f.member);
+}
+
 }  // namespace
 
 const std::vector<MaskKindInfo>& mask_kinds() {
@@ -90,7 +110,9 @@ const std::vector<MaskKindInfo>& mask_kinds() {
 
 Mask make_mask(const MaskSpec& spec, int64_t seq) {
   const MaskKindDef& def = find_mask_kind(spec.kind);
-  CPB_REQUIRE(seq >= 1, "sequence length {} must be >= 1", seq);
+  CPB_REQUIRE(seq >= 1 && seq <= kMaxSeq, "sequence length {} must be in [1, {}] (2^30)", seq,
+              kMaxSeq);
+  for (const auto& name : def.params) check_range(spec, field(name), seq);
   Mask m = def.make(spec, seq);
   CPB_CHECK(m.seq_q == seq && m.seq_k == seq, "generator '{}' built a {}x{} mask for seq {}",
             spec.kind, m.seq_q, m.seq_k, seq);
