@@ -23,11 +23,13 @@
 #endif
 
 #include "bench/case_runner.h"
+#include "bench/cli_checks.h"
 #include "bench/commands.h"
 #include "bench/host_provenance.h"
 #include "bench/options.h"
 #include "bench/stats.h"
 #include "common/errors.h"
+#include "common/limits.h"
 #include "kernels/kernel.h"
 #include "masks/block_map.h"
 #include "masks/doclen.h"
@@ -141,12 +143,14 @@ int cmd_list(bool as_json) {
 }
 
 int cmd_mask(const std::string& kind, const std::string& seq_text, const MaskFlags& flags,
-             uint64_t seed, int max_side, int64_t block) {
+             uint64_t seed, bool seed_given, int max_side, int64_t block) {
   std::vector<int64_t> seqs = parse_size_list(seq_text, "--seq");
   CPB_REQUIRE(seqs.size() == 1, "`cpbench mask` takes one --seq, got '{}'", seq_text);
-  CPB_REQUIRE(max_side >= 1, "--max-side {} must be >= 1", max_side);
-  CPB_REQUIRE(block >= 0, "--tile {} must be >= 1", block);
+  CPB_REQUIRE(max_side >= 1 && max_side <= kMaxPictureSide, "--max-side {} must be in [1, {}]",
+              max_side, kMaxPictureSide);
   int64_t S = seqs[0];
+  CPB_REQUIRE(S <= kMaxSeq, "--seq {} must be in [1, {}] tokens (2^30)", S, kMaxSeq);
+  CPB_REQUIRE(block >= 0 && block <= S, "--tile {} must be in [1, --seq {}]", block, S);
   // The block map holds one byte per tile: at S=4M a 128 tile would be 1 GB and
   // minutes of work, so an unset --tile grows (doubling from 128) until the map has
   // at most kMaxTiles tiles, and an explicit one that exceeds it is refused.
@@ -167,6 +171,9 @@ int cmd_mask(const std::string& kind, const std::string& seq_text, const MaskFla
   }
   MaskParams params = flags.params();
   const auto& def = find_mask_kind(kind);
+  CPB_REQUIRE(
+      !seed_given || std::find(def.params.begin(), def.params.end(), "seed") != def.params.end(),
+      "--seed {} is given, but mask '{}' draws nothing at random (see `cpbench list`)", seed, kind);
   for (const auto& [key, value] : params.values) {
     bool used = std::find(def.params.begin(), def.params.end(), key) != def.params.end();
     std::string flag = key;
@@ -237,7 +244,8 @@ std::string one_line(const reports::CaseResult& r) {
       m.step_seconds.median, m.tflops_per_rank, m.exposed_comm_seconds, v);
 }
 
-int cmd_run(RunOptions opt, const std::vector<std::string>& command_line, int* argc, char*** argv) {
+int cmd_run(RunOptions opt, const std::vector<std::string>& command_line, int* argc, char*** argv,
+            bool dry_run) {
   const bool lead = launcher_rank() == 0;
   reports::Provenance prov;
   if (lead) prov = reports::collect_local_provenance(command_line);
@@ -253,6 +261,11 @@ int cmd_run(RunOptions opt, const std::vector<std::string>& command_line, int* a
     const std::vector<std::string> cpu_models = gather_strings(*world, reports::local_cpu_model());
     // Every rank validates the same options the same way: all throw or none does.
     std::vector<CaseSpec> cases = expand_cases(opt, world->size());
+    if (dry_run) {  // validated and planned: say what would run, run nothing
+      if (rank == 0)
+        for (const auto& c : cases) fmt::print("{}\n", c.id());
+      return 0;
+    }
     // The output folder may exist on rank 0's host only: rank 0 checks, all agree.
     std::string out_problem;
     if (rank == 0 && !opt.out.empty()) {
@@ -365,6 +378,7 @@ int cmd_run(RunOptions opt, const std::vector<std::string>& command_line, int* a
 }
 
 int run_main(int argc, char** argv) {
+  require_utf8_arguments(argc, argv);
   std::vector<std::string> command_line(argv, argv + argc);
   CLI::App app{"cpbench: context-parallel attention benchmark (docs/cli.md)", "cpbench"};
   app.require_subcommand(1);
@@ -390,12 +404,15 @@ int run_main(int argc, char** argv) {
   mask->add_option("--mask", mask_kind, "mask kind (see `cpbench list`)")->required();
   mask->add_option("--seq", mask_seq, "sequence length S (k/M suffixes allowed)")->required();
   mask_flags.add(*mask);
-  mask->add_option("--seed,--mask-seed", mask_seed, "document sampling seed (default 0)")
-      ->check(non_negative);
-  mask->add_option("--max-side", max_side, "picture size in cells (default 64)");
+  auto* mask_seed_opt =
+      mask->add_option("--seed,--mask-seed", mask_seed, "document sampling seed (default 0)")
+          ->check(non_negative);
+  mask->add_option("--max-side", max_side, "picture size in cells (default 64)")
+      ->check(CLI::Range(int64_t{1}, kMaxPictureSide));
   mask->add_option("--tile", tile,
                    "block map tile size (default 128, larger at long S so the map has at most "
-                   "2^20 tiles)");
+                   "2^20 tiles)")
+      ->check(CLI::Range(int64_t{1}, kMaxSeq));  // an explicit 0 is not "choose it"
 
   auto* run = app.add_subcommand("run", "run cases (cartesian product of the comma lists)");
   RunOptions opt;
@@ -411,7 +428,9 @@ int run_main(int argc, char** argv) {
           ->check(non_negative);
   run->add_option("--seq", seqs, "sequence length(s) S, comma list, k/M suffixes (default 1024)");
   run->add_option("--heads", opt.heads_q, "query heads Hq (default 8)");
-  run->add_option("--kv-heads", opt.heads_kv, "key/value heads Hkv (default Hq)");
+  // Left out, Hkv = Hq; an explicit 0 is refused rather than read as "left out".
+  run->add_option("--kv-heads", opt.heads_kv, "key/value heads Hkv (default Hq)")
+      ->check(CLI::Range(int64_t{1}, kMaxHeads));
   run->add_option("--head-dim", opt.head_dim, "head dim D (default 64)");
   run->add_option("--dtype", opt.dtype, "fp32 | bf16 | fp16 (default fp32)");
   run->add_option("--pass", opt.pass, "fwd | bwd | fwd+bwd (default fwd+bwd)");
@@ -433,6 +452,8 @@ int run_main(int argc, char** argv) {
       run->add_option("--placement", run_placement,
                       "contiguous | strided, for 2-D methods (default: the method's)");
   run->add_option("--sharding", shardings, "sharding(s), comma list (default contiguous)");
+  bool run_dry = false;
+  run->add_flag("--dry-run", run_dry, "check the options, print the case ids, run nothing");
   run->add_flag("--keep-samples", opt.keep_samples,
                 "keep per-iteration step times (max over ranks) in the report");
   run->add_option("--timeout", opt.timeout_seconds,
@@ -448,6 +469,7 @@ int run_main(int argc, char** argv) {
   add_sweep_command(app, command_line, &argc, &argv);
   add_compare_command(app);
   add_report_command(app);
+  add_strict_number_checks(app);  // every numeric option of every subcommand
 
   const bool lead = launcher_rank() == 0;
   try {
@@ -480,7 +502,9 @@ int run_main(int argc, char** argv) {
   }
 
   if (*list) return cmd_list(list_json);
-  if (*mask) return cmd_mask(mask_kind, mask_seq, mask_flags, mask_seed, max_side, tile);
+  if (*mask)
+    return cmd_mask(mask_kind, mask_seq, mask_flags, mask_seed, mask_seed_opt->count() > 0,
+                    max_side, tile);
   if (*validate) return cmd_validate(files);
   opt.kernels = split_list(kernels, "--kernel");
   opt.masks = split_list(masks, "--mask");
@@ -491,7 +515,7 @@ int run_main(int argc, char** argv) {
   if (run_mask_seed_opt->count()) opt.mask_seed = run_mask_seed;
   if (run_inner_ring_opt->count()) opt.inner_ring = run_inner_ring;
   if (run_placement_opt->count()) opt.placement = run_placement;
-  return cmd_run(opt, command_line, &argc, &argv);
+  return cmd_run(opt, command_line, &argc, &argv, run_dry);
 }
 
 }  // namespace
