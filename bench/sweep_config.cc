@@ -262,7 +262,7 @@ class RuleEval {
     std::vector<std::string> names;
     for (const auto& [k, v] : vars_) names.push_back(k);
     CPB_INPUT_ERROR(
-        "degree rule \"{}\": {} (allowed: integers, {}, + - * /, parentheses, min(...), "
+        "degree rule \"{}\": {} (allowed: integers, {}, + - * / %, parentheses, min(...), "
         "max(...))",
         t_, why, fmt::join(names, ", "));
   }
@@ -307,6 +307,13 @@ class RuleEval {
         if (v == std::numeric_limits<int64_t>::min() && d == -1) bad("the value overflows");
         int64_t q = v / d;
         v = (v % d != 0 && ((v < 0) != (d < 0))) ? q - 1 : q;  // round down
+      } else if (eat('%')) {
+        int64_t d = factor(depth);
+        if (d == 0 && probe_) d = 1;
+        if (d == 0) bad("modulo by zero");
+        if (d == -1) d = 1;  // x % -1 is 0; avoids INT64_MIN % -1
+        int64_t m = v % d;
+        v = (m != 0 && ((m < 0) != (d < 0))) ? m + d : m;  // sign of the divisor
       } else {
         return v;
       }

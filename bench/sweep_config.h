@@ -99,7 +99,8 @@ struct SweepConfig {
 };
 
 // Evaluates a degree rule such as "min(world, ranks_per_node)": integers, the names in
-// `vars`, + - * / (integer division, rounding down), parentheses, min(...), max(...).
+// `vars`, + - * / % (division rounds down, % takes the divisor's sign), parentheses,
+// min(...), max(...).
 // InputError naming `text` for a syntax error, an unknown name (listing `vars`),
 // division by zero or a result beyond int64.
 int64_t eval_degree_rule(const std::string& text, const std::map<std::string, int64_t>& vars);
