@@ -132,10 +132,10 @@ void require_not_an_input(const std::string& out, const std::string& out_flag,
   // long, a loop) is compared as written, made absolute.
   auto resolved = [](const std::string& p) {
     std::error_code ec;
-    fs::path c = fs::weakly_canonical(p, ec);
-    if (!ec) return c;
     fs::path a = fs::absolute(p, ec);
-    return (ec ? fs::path(p) : a).lexically_normal();
+    if (ec) a = p;
+    fs::path c = fs::weakly_canonical(a, ec);
+    return (ec ? a : c).lexically_normal();
   };
   for (const auto& [in, what] : inputs) {
     if (in.empty() || out.empty()) continue;

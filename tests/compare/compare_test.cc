@@ -310,5 +310,77 @@ TEST(Compare, ParamAddedLaterDoesNotBreakMatching) {
   EXPECT_NE(reports::render_text(c).find("device"), std::string::npos);
 }
 
+// Issue 11 item 8: iterations of one run share its machine load. A whole-run shift
+// smaller than the run's own p10-p90 spread is noise, even when a rank test over the
+// iterations calls it significant (two runs of one binary on a shared machine).
+TEST(Compare, WholeRunShiftWithinTheRunsOwnSpreadIsNoise) {
+  auto base = set_of(make_report({{.step = samples(0.010, 0.06, 20)}}));
+  auto now = set_of(make_report({{.step = samples(0.0107, 0.06, 20, 3)}}));
+  auto c = reports::compare_reports(base, now, {});
+  const auto* step = find_metric(c.cases[0], "step");
+  ASSERT_NE(step, nullptr);
+  EXPECT_EQ(step->test, "mann-whitney");
+  EXPECT_LT(step->p_value, 0.01);  // the iteration test alone would call it a regression
+  EXPECT_GT(step->change, 0.05);
+  EXPECT_GT(step->threshold, step->change);
+  EXPECT_EQ(step->threshold_from, "run p10-p90 spread");
+  EXPECT_EQ(step->verdict, Verdict::kNoise);
+  EXPECT_FALSE(c.failed);
+  // The output states the threshold and the test each verdict used.
+  std::string text = reports::render_text(c);
+  EXPECT_NE(text.find("thr "), std::string::npos) << text;
+  EXPECT_NE(text.find("run p10-p90 spread"), std::string::npos) << text;
+  EXPECT_NE(text.find("slower by more than 5.0%"), std::string::npos) << text;
+}
+
+// Runs in separate processes (--base-run / --new-run): the run medians are the samples.
+TEST(Compare, RunLevelNoiseFromRepeatedRuns) {
+  auto run = [](double median, int phase) {
+    return set_of(make_report({{.step = samples(median, 0.005, 20, phase)}}));
+  };
+  std::vector<reports::ReportSet> base = {run(0.0100, 0), run(0.0106, 1), run(0.0097, 2)};
+  std::vector<reports::ReportSet> same = {run(0.0107, 3), run(0.0102, 4), run(0.0105, 5)};
+  // One run a side: 7% slower with tight iterations is a regression...
+  EXPECT_TRUE(reports::compare_reports(base[0], same[0], {}).failed);
+  // ...but not against the spread the base shows across its own runs.
+  auto c = reports::compare_runs(base, same, {});
+  const auto* step = find_metric(c.cases[0], "step");
+  EXPECT_EQ(step->test, "run ranges");  // 3 + 3 runs cannot reach alpha 0.01
+  EXPECT_NE(step->verdict, Verdict::kRegressed);
+  EXPECT_FALSE(c.failed);
+  EXPECT_NE(step->threshold_from.find("between-run spread"), std::string::npos);
+  std::vector<reports::ReportSet> slow = {run(0.0130, 3), run(0.0132, 4), run(0.0129, 5)};
+  auto r = reports::compare_runs(base, slow, {});
+  EXPECT_EQ(find_metric(r.cases[0], "step")->verdict, Verdict::kRegressed);
+  EXPECT_TRUE(r.failed);
+  // Five runs a side: a rank test over the run medians.
+  for (int i = 0; i < 2; ++i) {
+    base.push_back(run(0.0101 + 0.0002 * i, 6 + i));
+    slow.push_back(run(0.0131 + 0.0002 * i, 8 + i));
+  }
+  auto m = reports::compare_runs(base, slow, {});
+  const auto* ms = find_metric(m.cases[0], "step");
+  EXPECT_EQ(ms->test, "runs mann-whitney");
+  EXPECT_EQ(ms->verdict, Verdict::kRegressed);
+  EXPECT_NE(reports::render_text(m).find("5 base x 5 new runs"), std::string::npos);
+}
+
+// `--threshold 5` read as 500% hid every regression: a bare number >= 1 is ambiguous.
+TEST(Compare, BareThresholdOfOneOrMoreIsRefused) {
+  for (const char* t : {"5", "1", "50", "1.5"}) {
+    try {
+      reports::parse_fraction(t, "--threshold");
+      ADD_FAILURE() << t << " accepted";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("ambiguous"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_DOUBLE_EQ(reports::parse_fraction("5%", "t"), 0.05);
+  EXPECT_DOUBLE_EQ(reports::parse_fraction("500%", "t"), 5.0);
+  EXPECT_DOUBLE_EQ(reports::parse_fraction("0.05", "t"), 0.05);
+  CompareOptions o;
+  EXPECT_THROW(reports::add_metric_threshold(o, "step=10"), InputError);
+}
+
 }  // namespace
 }  // namespace cpb
