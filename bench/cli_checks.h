@@ -117,7 +117,9 @@ inline void add_strict_number_checks(CLI::App& app) {
     const bool is_float = type.rfind("FLOAT", 0) == 0;
     const bool is_unsigned = type.rfind("UINT", 0) == 0;
     if (!is_float && !is_unsigned && type.rfind("INT", 0) != 0) continue;
-    opt->check(CLI::Validator(
+    // transform, not check: CLI11 hands a check a copy, and the canonical digits
+    // must reach the conversion. It also runs before the option's own checks.
+    opt->transform(CLI::Validator(
         [is_float, is_unsigned](std::string& v) {
           return check_number_text(v, is_float, is_unsigned);
         },

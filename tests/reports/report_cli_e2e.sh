@@ -10,7 +10,7 @@ rm -rf "$d" && mkdir -p "$d"
 fail() { echo "FAIL: $*"; exit 1; }
 "$cpb" run --heads 2 --head-dim 16 --seq 256 --warmup 0 --iters 2 --mask causal \
   --out "$d/ok.json" > "$d/ok.log" 2>&1 || fail "ok run exited $? ($(tail -1 "$d/ok.log"))"
-"$cpb" run --heads 1000000000 --kv-heads 1 --seq 1024 --head-dim 16 --iters 1 --mask causal \
+"$cpb" run --heads 65536 --kv-heads 1 --seq 1M --head-dim 1024 --iters 1 --mask causal \
   --out "$d/oom.json" > "$d/oom.log" 2>&1
 [[ $? == 1 ]] || fail "oom run: want exit 1 (a case not ok)"
 "$cpb" report "$d/ok.json" "$d/oom.json" --format longca-csv > "$d/longca.csv" 2> "$d/err" ||
