@@ -425,6 +425,19 @@ std::vector<std::string> validate_report(const nlohmann::json& r) {
       c.fail("summary.verification_failed",
              fmt::format("says {}, cases have {}", s["verification_failed"].dump(), verify_failed));
   }
+  // Optional (sweeps with mask_samples): each group names cases of this report.
+  if (r.contains("mask_samples") && c.field(r, "report", "mask_samples", Kind::kArray))
+    for (size_t i = 0; i < r["mask_samples"].size(); ++i) {
+      const json& g = r["mask_samples"][i];
+      std::string w = fmt::format("mask_samples[{}]", i);
+      if (!g.is_object() || !g.contains("case_ids") || !g["case_ids"].is_array() ||
+          !g.contains("id") || !g["id"].is_string())
+        c.fail(w, "expected an object with an id and case_ids");
+      else
+        for (const json& id : g["case_ids"])
+          if (!id.is_string() || !ids.count(id.get<std::string>()))
+            c.fail(w + ".case_ids", fmt::format("{} is not the id of a case", id.dump()));
+    }
   return c.problems;
 }
 
