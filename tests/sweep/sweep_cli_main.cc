@@ -6,6 +6,7 @@
 
 #include "bench/commands.h"
 #include "common/errors.h"
+#include "reports/atomic_write.h"
 
 int main(int argc, char** argv) {
   std::vector<std::string> command_line(argv, argv + argc);
@@ -21,6 +22,9 @@ int main(int argc, char** argv) {
   } catch (const cpb::InputError& e) {
     fmt::print(stderr, "cpbench: error: {}\n", e.what());
     return 2;
+  } catch (const cpb::reports::WriteError& e) {  // as bench/main.cc: exit 3
+    fmt::print(stderr, "cpbench: write failed: {}\n", e.what());
+    return cpb::reports::kExitWriteFailed;
   }
   return 0;
 }

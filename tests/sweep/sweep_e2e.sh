@@ -19,12 +19,16 @@ cat > tiny.json <<'JSON'
  "seqlen": [128], "heads": [2], "head_dim": [16], "world": [1, 2], "iterations": 3, "warmup": 1}
 JSON
 # shellcheck disable=SC2086
-expect 0 "\[4/4\]" -- "$MPIEXEC" $FLAGS -np 2 "$CLI" sweep tiny.json --out run.json
+expect 0 "\[4/4\]" -- "$MPIEXEC" $FLAGS -np 2 "$CLI" sweep tiny.json --out run.json --repeat 2
 grep -q "of other world sizes (4 at world 1" out.txt || fail "world-1 cases not reported as skipped"
 [[ $(grep -c '"id"' run.json.jsonl) == 4 ]] || fail "journal should hold 4 cases"
 
 # A sweep killed after its first case: the journal's header and first case survive.
+# The resume repeats the launch's settings (--repeat 2): other settings are refused.
 head -2 run.json.jsonl > killed.jsonl
+# shellcheck disable=SC2086
+expect 2 "run.repeat: 2 -> 3" -- "$MPIEXEC" $FLAGS -np 2 "$CLI" sweep tiny.json \
+  --out resumed.json --resume killed.jsonl --repeat 3
 # shellcheck disable=SC2086
 expect 0 "1 already done (resume)" -- "$MPIEXEC" $FLAGS -np 2 "$CLI" sweep tiny.json \
   --out resumed.json --resume killed.jsonl --repeat 2
