@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "parallel/world.h"
@@ -34,10 +35,12 @@ void Watchdog::arm(std::string label, double timeout_seconds) {
     armed_ = timeout_seconds > 0;
     label_ = std::move(label);
     timeout_seconds_ = timeout_seconds;
+    // Saturate at 10^9 s: the deadline in nanoseconds must fit int64 (1e10 s
+    // overflowed into the past and fired at once); 31 years is never in practice.
     if (armed_)
       deadline_ = std::chrono::steady_clock::now() +
                   std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                      std::chrono::duration<double>(timeout_seconds));
+                      std::chrono::duration<double>(std::min(timeout_seconds, 1e9)));
   }
   cv_.notify_all();
 }
