@@ -20,6 +20,7 @@
 
 #include "common/errors.h"
 #include "common/input_file.h"
+#include "common/limits.h"
 #include "masks/generators.h"
 #include "masks/mask_spec.h"
 #include "parallel/cp_method.h"
@@ -29,15 +30,13 @@ namespace {
 
 using nlohmann::json;
 
-// Limits of config values; each message names the one it hits.
-constexpr int64_t kMaxSeqlen = int64_t{1} << 30;  // tokens (device indices are int32)
-constexpr int64_t kMaxHeads = 1 << 16;
-constexpr int64_t kMaxHeadDim = 1 << 16;
+// Limits of config values; each message names the one it hits. Sizes, iterations and
+// times are the command line's (common/limits.h); the rest are the sweep's own.
+constexpr int64_t kMaxSeqlen = kMaxSeq;
 constexpr int64_t kMaxWorld = 1 << 20;  // ranks
-constexpr int64_t kMaxIterations = 1000000;
 constexpr int64_t kMaxRepeat = 100000;
 constexpr int64_t kMaxMaskSamples = 10000;
-constexpr double kMaxSeconds = 1e6;  // timeouts and stopping-rule times (11.6 days)
+constexpr double kMaxSeconds = kMaxTimeoutSeconds;  // timeouts and stopping-rule times
 
 const std::vector<std::string> kDtypes = {"fp32", "bf16", "fp16"};
 const std::vector<std::string> kPasses = {"fwd", "bwd", "fwd+bwd"};
