@@ -106,24 +106,53 @@ Mask Mask::restrict(std::span<const Range> q_ranges, std::span<const Range> k_ra
   Mask out;
   for (const auto& r : q_ranges) out.seq_q += r.size();
   for (const auto& r : k_ranges) out.seq_k += r.size();
+  // Shards of many ranges (striped, balanced) against many slices: each slice looks
+  // up only the key ranges its rows can reach (binary search over the ranges sorted
+  // by begin) instead of trying all of them; the hits are then emitted in the order
+  // of the plain q-range x k-range x slice loop, so the result is the same.
+  std::vector<int64_t> k_off(k_ranges.size() + 1, 0);
+  std::vector<size_t> by_begin(k_ranges.size());
+  for (size_t i = 0; i < k_ranges.size(); ++i) {
+    k_off[i + 1] = k_off[i] + k_ranges[i].size();
+    by_begin[i] = i;
+  }
+  std::sort(by_begin.begin(), by_begin.end(),
+            [&](size_t a, size_t b) { return k_ranges[a].begin < k_ranges[b].begin; });
+  bool disjoint = true;
+  for (size_t i = 1; i < by_begin.size(); ++i)
+    disjoint &= k_ranges[by_begin[i]].begin >= k_ranges[by_begin[i - 1]].end;
+  std::vector<std::pair<size_t, size_t>> hits;  // (k range, slice)
   int64_t q_off = 0;
   for (const auto& qr : q_ranges) {
-    int64_t k_off = 0;
-    for (const auto& kr : k_ranges) {
-      for (const auto& s : slices) {
-        MaskSlice c = clip(s, qr, kr);
-        if (rect_empty(c) || slice_area(c) == 0) continue;
-        // local = global - range.begin + offset; q - k shifts by the difference.
-        int64_t dq = q_off - qr.begin, dk = k_off - kr.begin;
-        MaskSlice local{c.q_begin + dq,
-                        c.q_end + dq,
-                        c.k_begin + dk,
-                        c.k_end + dk,
-                        shift_bound(c.diag_lo, dq - dk),
-                        shift_bound(c.diag_hi, dq - dk)};
-        out.slices.push_back(canonical(local));
-      }
-      k_off += kr.size();
+    hits.clear();
+    for (size_t si = 0; si < slices.size(); ++si) {
+      const MaskSlice& s = slices[si];
+      const int64_t qb = std::max(s.q_begin, qr.begin), qe = std::min(s.q_end, qr.end);
+      if (qb >= qe) continue;
+      const int64_t k_lo = std::max(s.k_begin, qb - s.diag_hi);
+      const int64_t k_hi = std::min(s.k_end - 1, (qe - 1) - s.diag_lo);
+      if (k_lo > k_hi) continue;
+      auto it = by_begin.begin();
+      if (disjoint)
+        it = std::partition_point(by_begin.begin(), by_begin.end(),
+                                  [&](size_t i) { return k_ranges[i].end <= k_lo; });
+      for (; it != by_begin.end() && (!disjoint || k_ranges[*it].begin <= k_hi); ++it)
+        hits.push_back({*it, si});
+    }
+    std::sort(hits.begin(), hits.end());
+    for (auto [ki, si] : hits) {
+      const Range& kr = k_ranges[ki];
+      MaskSlice c = clip(slices[si], qr, kr);
+      if (rect_empty(c) || slice_area(c) == 0) continue;
+      // local = global - range.begin + offset; q - k shifts by the difference.
+      int64_t dq = q_off - qr.begin, dk = k_off[ki] - kr.begin;
+      MaskSlice local{c.q_begin + dq,
+                      c.q_end + dq,
+                      c.k_begin + dk,
+                      c.k_end + dk,
+                      shift_bound(c.diag_lo, dq - dk),
+                      shift_bound(c.diag_hi, dq - dk)};
+      out.slices.push_back(canonical(local));
     }
     q_off += qr.size();
   }
