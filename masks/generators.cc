@@ -25,12 +25,24 @@ void require_fraction(const char* name, double v, const MaskSpec& s) {
 }
 
 // Document lengths for the doclen-based kinds; the *_long kinds mix in long documents.
+// A document longer than max_doc becomes pieces of max_doc tokens, the last shorter
+// (same tokens, same order); max_doc 0 leaves the lengths as sampled.
+std::vector<int64_t> cap_documents(const std::vector<int64_t>& lengths, int64_t max_doc) {
+  if (max_doc <= 0) return lengths;
+  std::vector<int64_t> out;
+  for (int64_t len : lengths) {
+    for (; len > max_doc; len -= max_doc) out.push_back(max_doc);
+    out.push_back(len);
+  }
+  return out;
+}
+
 std::vector<int64_t> sample_documents(const MaskSpec& s, int64_t seq, bool long_mix) {
   DoclenHistogram h = load_doclen(s.doclen);
   std::mt19937_64 rng(s.seed);
-  if (!long_mix) return sample_doc_lengths(h, seq, rng);
+  if (!long_mix) return cap_documents(sample_doc_lengths(h, seq, rng), s.max_doc);
   require_fraction("long_share", s.long_share, s);
-  return sample_long_mix(h, seq, s.long_share, rng);
+  return cap_documents(sample_long_mix(h, seq, s.long_share, rng), s.max_doc);
 }
 
 std::vector<Range> to_ranges(const std::vector<int64_t>& lengths) {
@@ -467,6 +479,10 @@ std::vector<MaskKindDef> build_table() {
                {"topk"},
                topk_defaults,
                make_block_sparse_topk});
+  // Every kind that samples documents takes the optional cap on their length.
+  for (MaskKindDef& k : t)
+    if (std::find(k.params.begin(), k.params.end(), "doclen") != k.params.end())
+      k.params.push_back("max_doc");
   return t;
 }
 

@@ -25,6 +25,7 @@ struct Field {
   std::variant<int64_t MaskSpec::*, uint64_t MaskSpec::*, double MaskSpec::*,
                std::string MaskSpec::*>
       member;
+  bool omit_zero = false;  // an optional parameter: not written while 0
 };
 
 const Field kFields[] = {
@@ -40,6 +41,7 @@ const Field kFields[] = {
     {"doclen", &MaskSpec::doclen},
     {"long_share", &MaskSpec::long_share},
     {"seed", &MaskSpec::seed},
+    {"max_doc", &MaskSpec::max_doc, /*omit_zero=*/true},
 };
 
 const Field& field(const std::string& name) {
@@ -50,7 +52,13 @@ const Field& field(const std::string& name) {
 }
 
 void write_field(json& j, const MaskSpec& spec, const Field& f) {
-  std::visit([&](auto member) { j[f.name] = spec.*member; }, f.member);
+  std::visit(
+      [&](auto member) {
+        using T = std::remove_cvref_t<decltype(spec.*member)>;
+        if (f.omit_zero && spec.*member == T{}) return;
+        j[f.name] = spec.*member;
+      },
+      f.member);
 }
 
 void read_field(const json& v, MaskSpec& spec, const Field& f) {
@@ -86,10 +94,17 @@ void check_range(const MaskSpec& spec, const Field& f, int64_t seq) {
   std::visit(
       [&](auto member) {
         using T = std::remove_cvref_t<decltype(spec.*member)>;
-        if constexpr (std::is_same_v<T, int64_t>)
-          CPB_REQUIRE(spec.*member >= 0 && spec.*member <= seq,
-                      "mask '{}': {} = {} must be in [0, seq = {}]", spec.kind, f.name,
-                      spec.*member, seq);
+        // An optional cap (max_doc) may exceed seq: it then cuts nothing.
+        if constexpr (std::is_same_v<T, int64_t>) {
+          if (f.omit_zero)
+            CPB_REQUIRE(spec.*member >= 0 && spec.*member <= kMaxSeq,
+                        "mask '{}': {} = {} must be in [0, {}] (2^30)", spec.kind, f.name,
+                        spec.*member, kMaxSeq);
+          else
+            CPB_REQUIRE(spec.*member >= 0 && spec.*member <= seq,
+                        "mask '{}': {} = {} must be in [0, seq = {}]", spec.kind, f.name,
+                        spec.*member, seq);
+        }
         if constexpr (std::is_same_v<T, double>)
           CPB_REQUIRE(std::isfinite(spec.*member), "mask '{}': {} = {} must be a finite number",
                       spec.kind, f.name, spec.*member);

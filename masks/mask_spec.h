@@ -27,6 +27,10 @@ struct MaskSpec {
   std::string doclen;          // document kinds: histogram name (pile, prolong64k, ...) or file
   double long_share = 0;       // *_long kinds: share of tokens in long documents
   uint64_t seed = 0;           // document lengths and block_sparse(_topk) draws
+  // Document kinds: longest document in tokens; a longer sampled one is cut into pieces
+  // of max_doc (the last shorter). 0: no cap. Written to JSON only when set, so a spec
+  // without it keeps its JSON (and case ids).
+  int64_t max_doc = 0;
 
   bool operator==(const MaskSpec&) const = default;
 };

@@ -2,14 +2,18 @@
 // that name the file and key; pooling of repetitions and the stopping rule.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <numeric>
 #include <set>
 
 #include <fmt/format.h>
 
 #include "bench/sweep_config.h"
 #include "common/errors.h"
+#include "masks/generators.h"
+#include "masks/mask_spec.h"
 
 namespace cpb {
 namespace {
@@ -329,6 +333,31 @@ TEST(SweepConfig, DoclenBySeqlen) {
        {"doclen_by_seqlen",
         {{{"max_seqlen", 100}, {"doclen", "pile"}}, {{"max_seqlen", 50}, {"doclen", "pile"}}}}});
   EXPECT_NE(e.find("doclen_by_seqlen[1]"), std::string::npos) << e;
+}
+
+// max_doc caps document length (a longer sampled document is cut into pieces); it is
+// written to the spec only when set, so other masks keep their JSON and case ids.
+TEST(SweepConfig, DocumentLengthCap) {
+  auto cfg = parse({{"mask", {{{"kind", "causal_document_long"}, {"max_doc", {0, 1000}}}}},
+                    {"seqlen", {65536}},
+                    {"doclen_by_seqlen", "longca"}});
+  ASSERT_EQ(cfg.cases.size(), 2u);
+  EXPECT_FALSE(cfg.cases[0].mask.contains("max_doc"));
+  EXPECT_EQ(cfg.cases[1].mask["max_doc"], 1000);
+  auto lengths = [](const json& spec) { return document_lengths(spec.get<MaskSpec>(), 65536); };
+  auto longest = [](const std::vector<int64_t>& v) {
+    return *std::max_element(v.begin(), v.end());
+  };
+  auto sum = [](const std::vector<int64_t>& v) {
+    return std::accumulate(v.begin(), v.end(), int64_t{0});
+  };
+  auto free_lengths = lengths(cfg.cases[0].mask), capped = lengths(cfg.cases[1].mask);
+  EXPECT_GT(longest(free_lengths), 1000);  // the long mix has documents of 8K-30K
+  EXPECT_LE(longest(capped), 1000);
+  EXPECT_EQ(sum(capped), 65536);
+  EXPECT_GT(capped.size(), free_lengths.size());
+  std::string e = error_of({{"mask", {{{"kind", "causal"}, {"max_doc", 64}}}}, {"seqlen", {128}}});
+  EXPECT_NE(e.find("mask[0]"), std::string::npos) << e;  // not a parameter of causal
 }
 
 // Config integers beyond the limits are refused as written, never wrapped (issue 11).
