@@ -946,6 +946,17 @@ std::vector<Plan> plan_layouts(const Axes& a, const Parser& p, SweepConfig& cfg,
     p.fail("degrees", fmt::format("given, but no method in \"method\" reads degrees (methods "
                                   "that do: {}; the others fix them from the world size)",
                                   fmt::join(methods_where(reads_a_degree), ", ")));
+  // A degree no listed method reads would be silently ignored.
+  for (size_t i = 0; i < a.degrees.size(); ++i)
+    for (auto [key, axis] :
+         {std::pair{"ulysses", LayoutAxis::kUlysses}, std::pair{"ring", LayoutAxis::kRing},
+          std::pair{"inner_ring", LayoutAxis::kInnerRing}}) {
+      auto reads_axis = [axis = axis](const CpMethod& m) { return reads(m, axis); };
+      if (a.degrees[i].raw.contains(key) && !any(reads_axis))
+        p.fail(fmt::format("degrees[{}].{}", i, key),
+               fmt::format("given, but no method in \"method\" reads it (methods that do: {})",
+                           fmt::join(methods_where(reads_axis), ", ")));
+    }
   auto reads_placement = [](const CpMethod& m) { return reads(m, LayoutAxis::kPlacement); };
   if (p.j_.contains("placement") && !any(reads_placement))
     p.fail("placement", fmt::format("given, but no method in \"method\" reads a placement "

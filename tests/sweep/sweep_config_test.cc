@@ -254,6 +254,14 @@ TEST(SweepConfig, DegreeRulesPerWorld) {
   auto from_launcher = parse_sweep_config(j, "cfg.json", launcher);
   for (const auto& c : from_launcher.cases)
     if (c.method == "usp") EXPECT_EQ(c.ulysses, std::min(c.world, 4)) << c.label();
+  // A degree no listed method reads is refused, naming the methods that do.
+  json w = j;
+  w["method"] = {"usp"};
+  w["degrees"] = {{{"ulysses", 2}, {"inner_ring", 2}}};
+  w["ranks_per_node"] = 2;
+  e = error_of(w);
+  EXPECT_NE(e.find("degrees[0].inner_ring"), std::string::npos) << e;
+  EXPECT_NE(e.find("loongtrain"), std::string::npos) << e;
   // A syntax error is refused up front, naming the entry and key.
   j["degrees"] = {{{"ulysses", "min(world,"}}};
   e = error_of(j);

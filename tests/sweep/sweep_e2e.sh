@@ -79,4 +79,17 @@ grep -q '"status":"timeout"' slow.out.json.jsonl || fail "timeout not journaled"
 # shellcheck disable=SC2086
 expect 1 "1 ok, 0 unsupported, 0 error, 1 timeout" -- "$MPIEXEC" $FLAGS -np 1 "$CLI" sweep \
   slow.json --out slow.out.json --resume slow.out.json.jsonl
+# Mask samples: --dry-run tells them apart by seed; a product beyond the limit is exit 2
+# at once with its count; a degree rule needing ranks_per_node outside a launcher is
+# exit 2 naming it.
+echo '{"mask": [{"kind": "document", "seed": 3}], "seqlen": [128], "mask_samples": 3}' > samples.json
+expect 0 "seed=5" -- "$CLI" sweep samples.json --dry-run
+[[ $(grep -c "document,doclen=pile,seed=" out.txt) == 3 ]] || fail "three sample lines expected"
+[[ $(grep "document" out.txt | sed 's/^ *[0-9]*\/[0-9]* //' | sort -u | wc -l) == 3 ]] ||
+  fail "mask sample lines are not distinct"
+python3 -c "import json; json.dump({'mask': ['causal'], 'seqlen': list(range(64, 64 + 2000)), 'heads': list(range(1, 1001))}, open('huge.json', 'w'))"
+expect 2 "expands to 2000000 cases" -- "$CLI" sweep huge.json --dry-run
+echo '{"method": ["usp"], "degrees": [{"ulysses": "min(world, ranks_per_node)"}], "mask": ["causal"],
+ "seqlen": [64], "world": [2]}' > rpn.json
+expect 2 "ranks_per_node is not known" -- env -u OMPI_COMM_WORLD_LOCAL_SIZE "$CLI" sweep rpn.json --dry-run
 echo "sweep e2e: all checks passed"
