@@ -25,6 +25,7 @@
 #include "bench/commands.h"
 #include "bench/host_provenance.h"
 #include "bench/options.h"
+#include "bench/rank_failure.h"
 #include "bench/sweep_config.h"
 #include "common/errors.h"
 #include "kernels/kernel.h"
@@ -221,7 +222,7 @@ int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_lin
         ++other_worlds[c.world];
     }
     std::string problem;
-    int problem_code = 1;  // 1: bad input (exit 2), 2: a write failed (exit 3)
+    int problem_code = 2;  // the exit status `problem` calls for (rank_failure.h)
     if (cases.empty())
       problem = fmt::format(
           "{}: no case has world {} (the launch size); world sizes in the "
@@ -237,24 +238,18 @@ int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_lin
           for (const auto& c : cases) planned.push_back(to_spec(c, cfg.run));
           done_records = resume_cases(args, sweep_identity(cfg, P), planned, P);
         }
-      } catch (const InputError& e) {
+      } catch (const std::exception& e) {  // any failure here is rank 0's alone: agree it
         problem = e.what();
-      } catch (const reports::WriteError& e) {
-        problem = e.what();
-        problem_code = 2;
+        problem_code = exit_code_of(e);
       }
     }
-    if (Agreement a = agree(*world, problem.empty() ? 0 : problem_code, problem); a.code == 2)
-      throw reports::WriteError(a.reason);
-    else if (a.code != 0)
-      throw InputError(a.reason);
-    // Rank 0 writes the journal; when the disk refuses a line, every rank stops here
-    // (exit 3) instead of waiting in the next case's collectives for a rank that left.
+    raise_if_any(*world, problem.empty() ? 0 : problem_code, problem);
+    // Rank 0 writes the journal; when that fails (disk full: exit 3, or anything else),
+    // every rank stops here with rank 0's message instead of waiting in the next case's
+    // collectives for a rank that left.
     std::string write_problem;
-    auto stop_on_write_failure = [&] {
-      if (Agreement a = agree(*world, write_problem.empty() ? 0 : 1, write_problem); a.code != 0)
-        throw reports::WriteError(a.reason);
-    };
+    int write_code = 0;
+    auto stop_on_write_failure = [&] { raise_if_any(*world, write_code, write_problem); };
 
     std::vector<CaseSpec> specs;
     for (const auto& c : cases) specs.push_back(to_spec(c, cfg.run));
@@ -278,8 +273,9 @@ int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_lin
         // Carry resumed cases into a new journal so it alone rebuilds the report.
         if (!append)
           for (const auto& [id, r] : done) journal.append(r);
-      } catch (const reports::WriteError& e) {
+      } catch (const std::exception& e) {
         write_problem = e.what();
+        write_code = exit_code_of(e);
         // A new journal without its header line resumes nothing: do not leave it.
         std::error_code ec;
         if (!append && journal.is_open() && std::filesystem::file_size(journal_path, ec) == 0)
@@ -319,8 +315,8 @@ int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_lin
       } else {
         std::this_thread::sleep_for(std::chrono::seconds(2));
       }
-      fmt::print(stderr, "{} {}\n", rank_tag(), message);
-      abort_job(kWatchdogExitCode);
+      fmt::print(stderr, "{}\n", message);  // it starts with this rank's tag
+      abort_job_bounded(kWatchdogExitCode, kAbortGraceSeconds);
     });
     ctx.watchdog = &dog;
     const auto start = SteadyClock::now();
@@ -372,9 +368,10 @@ int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_lin
         }
         try {
           journal.append(result);
-        } catch (const reports::WriteError& e) {
+        } catch (const std::exception& e) {
           write_problem = fmt::format("{} (case {} of {} ran but is not journaled: {})", e.what(),
                                       i + 1, specs.size(), result.value("id", "?"));
+          write_code = exit_code_of(e);
         }
         double elapsed = std::chrono::duration<double>(SteadyClock::now() - start).count();
         double eta = elapsed / double(ran) * double(to_run - ran);

@@ -27,6 +27,7 @@
 #include "bench/commands.h"
 #include "bench/host_provenance.h"
 #include "bench/options.h"
+#include "bench/rank_failure.h"
 #include "bench/stats.h"
 #include "common/errors.h"
 #include "common/limits.h"
@@ -268,37 +269,39 @@ int cmd_run(RunOptions opt, const std::vector<std::string>& command_line, int* a
     }
     // The output folder may exist on rank 0's host only: rank 0 checks, all agree.
     std::string out_problem;
+    int out_code = 0;
     if (rank == 0 && !opt.out.empty()) {
       try {
         reports::check_writable(opt.out);
-      } catch (const InputError& e) {
+      } catch (const std::exception& e) {
         out_problem = e.what();
+        out_code = exit_code_of(e);
       }
     }
-    if (Agreement a = agree(*world, out_problem.empty() ? 0 : 1, out_problem); a.code != 0)
-      throw InputError(a.reason);
+    raise_if_any(*world, out_code, out_problem);
     world->reset_stats();
 
     reports::Journal journal;
-    // Rank 0 writes the journal; when the disk refuses a line every rank stops (exit 3)
-    // instead of waiting in the next case's collectives for a rank that left.
+    // Rank 0 writes the journal; when that fails (disk full: exit 3, or anything else)
+    // every rank stops with rank 0's message instead of waiting in the next case's
+    // collectives for a rank that left.
     std::string write_problem;
+    int write_code = 0;
     auto journal_append = [&](const nlohmann::json& record) {
       try {
-        if (write_problem.empty()) journal.append(record);
-      } catch (const reports::WriteError& e) {
+        if (write_code == 0) journal.append(record);
+      } catch (const std::exception& e) {
         write_problem = e.what();
+        write_code = exit_code_of(e);
       }
     };
-    auto stop_on_write_failure = [&] {
-      if (Agreement a = agree(*world, write_problem.empty() ? 0 : 1, write_problem); a.code != 0)
-        throw reports::WriteError(a.reason);
-    };
+    auto stop_on_write_failure = [&] { raise_if_any(*world, write_code, write_problem); };
     if (rank == 0 && !opt.out.empty()) {
       try {
         journal = reports::Journal(opt.out + ".jsonl", /*truncate=*/true);
-      } catch (const reports::WriteError& e) {
+      } catch (const std::exception& e) {
         write_problem = e.what();
+        write_code = exit_code_of(e);
       }
       if (journal.is_open())
         journal_append({{"journal", "cpbench"},
@@ -327,7 +330,7 @@ int cmd_run(RunOptions opt, const std::vector<std::string>& command_line, int* a
         }
       }
       fmt::print(stderr, "{}\n", message);
-      abort_job(kWatchdogExitCode);
+      abort_job_bounded(kWatchdogExitCode, kAbortGraceSeconds);
     });
     ctx.watchdog = &dog;
 
@@ -527,6 +530,16 @@ int main(int argc, char** argv) {
   std::signal(SIGXFSZ, SIG_IGN);
   try {
     return cpb::bench::run_main(argc, argv);
+  } catch (const cpb::AgreedError& e) {
+    // Raised on every rank alike after an agreement (parallel/agree.h): the rank that
+    // failed may be any, the message is its own, and rank 0 prints it once.
+    if (cpb::launcher_rank() == 0)
+      fmt::print(stderr, "cpbench: {}: {}\n",
+                 e.exit_code() == cpb::reports::kExitWriteFailed ? "write failed" : "error",
+                 e.what());
+    else
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));  // as below
+    return e.exit_code();
   } catch (const cpb::reports::WriteError& e) {
     // The cases that ran are good (the journal keeps every one it could write); the
     // output could not be written: its own exit status, 3.

@@ -1,5 +1,7 @@
 #include "parallel/agree.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <vector>
 
@@ -27,6 +29,12 @@ bool all_ok(Communicator& comm, bool ok) {
   double bad = ok ? 0 : 1;
   comm.all_reduce(&bad, 1, ReduceOp::kMax);
   return bad == 0;
+}
+
+void raise_if_any(Communicator& comm, int exit_code, std::string_view reason) {
+  Agreement a = agree(comm, exit_code, reason);
+  if (a.code == 0) return;
+  throw AgreedError(a.code, a.rank > 0 ? fmt::format("rank {}: {}", a.rank, a.reason) : a.reason);
 }
 
 }  // namespace cpb

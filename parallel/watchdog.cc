@@ -4,15 +4,34 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <system_error>
 
 #include "parallel/world.h"
 
 namespace cpb {
 
+void abort_job_bounded(int code, int grace_seconds) {
+  try {
+    std::thread([code, grace_seconds] {
+      std::this_thread::sleep_for(std::chrono::seconds(grace_seconds));
+      std::fprintf(stderr,
+                   "%s MPI_Abort did not end this rank within %d s (launcher unreachable?); "
+                   "exiting %d\n",
+                   rank_tag().c_str(), grace_seconds, code);
+      std::fflush(stderr);
+      std::_Exit(code);
+    }).detach();
+  } catch (const std::system_error&) {
+    // No thread to spare: abort unbounded rather than not at all.
+  }
+  abort_job(code);
+}
+
 Watchdog::Watchdog()
     : Watchdog([](const std::string& message) {
         std::fprintf(stderr, "%s\n", message.c_str());
-        abort_job(kWatchdogExitCode);
+        abort_job_bounded(kWatchdogExitCode, kAbortGraceSeconds);
       }) {}
 
 Watchdog::Watchdog(OnExpire on_expire) : on_expire_(std::move(on_expire)) {

@@ -3,6 +3,9 @@
 // `[rank R@host] watchdog: case '<label>' exceeded <T> s` and aborts the whole job
 // (MPI_Abort via abort_job), because a rank stuck in a collective can only be
 // stopped from outside that collective. Deadlines use the steady clock.
+// MPI_Abort needs the launcher; when it cannot be reached (a partitioned host) the
+// call may never return, so every abort from here is bounded: the rank _exit()s
+// with the same code after a grace period (abort_job_bounded).
 #pragma once
 
 #include <chrono>
@@ -17,10 +20,20 @@ namespace cpb {
 // Exit status of a job stopped by the watchdog (as coreutils `timeout`).
 inline constexpr int kWatchdogExitCode = 124;
 
+// Seconds a rank that stops the job waits for MPI_Abort before ending itself:
+// MPI_Abort needs the launcher, which a partitioned host cannot reach.
+inline constexpr int kAbortGraceSeconds = 5;
+
+// abort_job(code), but if MPI_Abort has not ended this process after
+// `grace_seconds`, a helper thread says so on stderr and _exit(code)s: a rank never
+// outlives its abort by more than the grace, even when the launcher is unreachable.
+[[noreturn]] void abort_job_bounded(int code, int grace_seconds);
+
 class Watchdog {
  public:
   // Called on expiry with the message already built; the default prints it to
-  // stderr and calls abort_job(kWatchdogExitCode). Tests pass a recorder instead.
+  // stderr and calls abort_job_bounded(kWatchdogExitCode, kAbortGraceSeconds).
+  // Tests pass a recorder instead.
   using OnExpire = std::function<void(const std::string& message)>;
 
   Watchdog();

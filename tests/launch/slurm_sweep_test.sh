@@ -42,7 +42,8 @@ trap "exit 143" TERM INT HUP
 # munge: a fresh key and socket, not the machine's.
 dd if=/dev/urandom of="$work/munge.key" bs=1024 count=1 status=none && chmod 400 "$work/munge.key"
 munged -F --force --socket="$work/munge.sock" --key-file="$work/munge.key" \
-  --pid-file="$work/munged.pid" --log-file="$work/munged.log" --seed-file="$work/munged.seed" &
+  --pid-file="$work/munged.pid" --log-file="$work/munged.log" --seed-file="$work/munged.seed" \
+  2>"$work/munged.out" &
 pids+=($!)
 for _ in $(seq 50); do [[ -S $work/munge.sock ]] && break; sleep 0.1; done
 [[ -S $work/munge.sock ]] || fail "munged did not start"
@@ -83,6 +84,10 @@ JobCompType=jobcomp/none
 AccountingStorageType=accounting_storage/none
 MpiDefault=none
 ReturnToService=2
+# The node is what this file says (not what slurmd detects under a restricted CPU set),
+# and job ids start at random so a concurrent test cluster cannot share PMIx temp dirs.
+SlurmdParameters=config_overrides
+FirstJobId=$(( RANDOM % 50000 + 1000 ))
 SlurmdTimeout=30
 InactiveLimit=0
 KillWait=2
@@ -107,7 +112,7 @@ done
 start=$SECONDS
 cd "$root" || fail "no $root"
 CPBENCH="$cpbench" OMPI_MCA_rmaps_base_oversubscribe=1 \
-  timeout 120 sbatch --wait --job-name=cpbtest-sweep --nodes=1 --ntasks=2 --ntasks-per-node=2 \
+  timeout 90 sbatch --wait --overcommit --job-name=cpbtest-sweep --nodes=1 --ntasks=2 --ntasks-per-node=2 \
   --cpus-per-task=1 --time=2 --output="$work/out/job.out" \
   scripts/launch/slurm_sweep.sbatch "$config" "$work/out" >"$work/sbatch.log" 2>&1
 rc=$?
