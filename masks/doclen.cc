@@ -70,13 +70,17 @@ std::string resolve_doclen_path(const std::string& name_or_path) {
   bool is_path = name_or_path.find('/') != std::string::npos || ends_with(name_or_path, ".json");
   if (!is_path) {
     fs::path p = fs::path(data_dir()) / "doclen" / (name_or_path + ".json");
-    if (!fs::is_regular_file(p))
+    std::error_code ec;  // the throwing overload made a too-long name an internal error
+    if (!fs::is_regular_file(p, ec))
       CPB_INPUT_ERROR("unknown doclen histogram '{}'; builtins in {}: {} (or give a file path)",
                       name_or_path, (fs::path(data_dir()) / "doclen").string(),
                       fmt::join(builtin_doclens(), ", "));
     return p.string();
   }
-  CPB_REQUIRE(fs::is_regular_file(name_or_path), "doclen file '{}' does not exist", name_or_path);
+  std::error_code ec;
+  CPB_REQUIRE(fs::is_regular_file(name_or_path, ec),
+              "doclen file '{}' does not exist or is not a regular file{}", name_or_path,
+              ec ? " (" + ec.message() + ")" : std::string());
   return name_or_path;
 }
 
