@@ -18,14 +18,7 @@
 #include "masks/mask_spec.h"
 #include "parallel/agree.h"
 #include "parallel/cp_method.h"
-
-#ifdef CPB_HAVE_CUDA
-#include "common/cuda_runtime.h"
-#include "kernels/cuda/cuda_flash.h"
-#endif
-#ifdef CPB_HAVE_NCCL
-#include "parallel/nccl_communicator.h"
-#endif
+#include "parallel/execution.h"
 
 namespace cpb::bench {
 namespace {
@@ -102,109 +95,77 @@ struct CaseBuffers {
   }
 };
 
-#ifdef CPB_HAVE_CUDA
-// Device mirror of a case for kernels that take CUDA tensors: every tensor is a
-// DeviceBuffer of the case's tracking allocator (so its peak is the case's device
-// memory), inputs are uploaded from the host buffers filled by global index, and
-// results come back to those host buffers for verification.
-struct DeviceCaseBuffers {
-  struct Slot {
-    DeviceBuffer buf;
-    std::size_t bytes = 0;
-  };
-  Slot q, k, v, out, dout, dq, dk, dv, lse;
-  TensorView qv, kv, vv, outv, doutv, dqv, dkv, dvv;
-  LseView lsev;
+// The case's tensors where the execution works on them: the host buffers
+// themselves for the host execution; otherwise copies in the execution's memory
+// (so they count in its peak), inputs uploaded, results downloaded for --verify.
+class ExecTensors {
+ public:
+  ExecTensors(Execution& x, CaseBuffers& h) : x_(x) {
+    if (x.device() == Device::kCpu) {
+      t_ = h.tensors();
+      return;
+    }
+    t_ = {.q = mirror(h.q.view, true),
+          .k = mirror(h.k.view, true),
+          .v = mirror(h.v.view, true),
+          .out = mirror(h.out.view, false),
+          .lse = tensor_as_lse(mirror(lse_as_tensor(h.lse.view), false)),
+          .dout = mirror(h.dout.view, true),
+          .dq = mirror(h.dq.view, false),
+          .dk = mirror(h.dk.view, false),
+          .dv = mirror(h.dv.view, false)};
+  }
+  CpTensors& tensors() { return t_; }
 
+  // Results of the last iteration into `h` (same packed layout as the mirrors).
+  void download_results(CaseBuffers& h) {
+    if (x_.device() == Device::kCpu) return;
+    x_.synchronize();
+    for (auto [dev, host] :
+         {std::pair{t_.out, h.out.view}, std::pair{t_.dq, h.dq.view}, std::pair{t_.dk, h.dk.view},
+          std::pair{t_.dv, h.dv.view}, std::pair{lse_as_tensor(t_.lse), lse_as_tensor(h.lse.view)}})
+      x_.download(host.data, dev.data, bytes_of(host));
+  }
+
+ private:
   static std::size_t bytes_of(const TensorView& t) {
     return static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype);
   }
-  static Slot make(DeviceAllocator& a, std::size_t bytes) {
-    Slot s{.buf = DeviceBuffer(a, bytes), .bytes = bytes};
-    if (bytes) CPB_CUDA_CHECK(cudaMemset(s.buf.data(), 0, bytes));
-    return s;
-  }
-  static TensorView on_device(const Slot& s, const TensorView& host) {
-    return packed_view(s.buf.data(), host.dtype, Device::kCuda, host.tokens, host.heads,
-                       host.head_dim);
-  }
-  static void upload(const Slot& s, const TensorView& host) {
-    if (s.bytes)
-      CPB_CUDA_CHECK(cudaMemcpy(s.buf.data(), host.data, s.bytes, cudaMemcpyHostToDevice));
-  }
-  static void download(const Slot& s, void* host) {
-    if (s.bytes) CPB_CUDA_CHECK(cudaMemcpy(host, s.buf.data(), s.bytes, cudaMemcpyDeviceToHost));
+  TensorView mirror(const TensorView& host, bool upload) {
+    buffers_.push_back(x_.allocate(bytes_of(host)));
+    TensorView d = host;
+    d.data = buffers_.back().data();
+    d.device = x_.device();
+    if (upload) x_.upload(d.data, host.data, bytes_of(host));
+    return d;
   }
 
-  // Shapes and dtypes from the host buffers (packed THD); q, k, v, dout uploaded.
-  DeviceCaseBuffers(DeviceAllocator& a, CaseBuffers& h)
-      : q(make(a, bytes_of(h.q.view))),
-        k(make(a, bytes_of(h.k.view))),
-        v(make(a, bytes_of(h.v.view))),
-        out(make(a, bytes_of(h.out.view))),
-        dout(make(a, bytes_of(h.dout.view))),
-        dq(make(a, bytes_of(h.dq.view))),
-        dk(make(a, bytes_of(h.dk.view))),
-        dv(make(a, bytes_of(h.dv.view))),
-        lse(make(a,
-                 static_cast<std::size_t>(h.lse.view.tokens * h.lse.view.heads) * sizeof(float))) {
-    qv = on_device(q, h.q.view);
-    kv = on_device(k, h.k.view);
-    vv = on_device(v, h.v.view);
-    outv = on_device(out, h.out.view);
-    doutv = on_device(dout, h.dout.view);
-    dqv = on_device(dq, h.dq.view);
-    dkv = on_device(dk, h.dk.view);
-    dvv = on_device(dv, h.dv.view);
-    lsev = {.data = lse.buf.as<float>(),
-            .device = Device::kCuda,
-            .tokens = h.lse.view.tokens,
-            .heads = h.lse.view.heads,
-            .token_stride = h.lse.view.heads};
-    upload(q, h.q.view);
-    upload(k, h.k.view);
-    upload(v, h.v.view);
-    upload(dout, h.dout.view);
-  }
-
-  // Results of the last iteration into the host buffers (their layout is identical).
-  void download_results(CaseBuffers& h) const {
-    CPB_CUDA_CHECK(cudaDeviceSynchronize());
-    download(out, h.out.view.data);
-    download(lse, h.lse.view.data);
-    download(dq, h.dq.view.data);
-    download(dk, h.dk.view.data);
-    download(dv, h.dv.view.data);
-  }
-
-  CpTensors tensors() {
-    return {.q = qv,
-            .k = kv,
-            .v = vv,
-            .out = outv,
-            .lse = lsev,
-            .dout = doutv,
-            .dq = dqv,
-            .dk = dkv,
-            .dv = dvv};
-  }
+  Execution& x_;
+  std::vector<ExecBuffer> buffers_;
+  CpTensors t_{};
 };
 
-// The GPU a rank uses: the NCCL world's own device, else the rank's index among
+// The GPU a rank uses: its communicator's own (NCCL), else the rank's index among
 // the ranks on its host, modulo the GPUs it sees (several ranks may share one).
-int pick_device(Communicator& world, const std::vector<std::string>& hostnames) {
-#ifdef CPB_HAVE_NCCL
-  if (auto* n = dynamic_cast<NcclCommunicator*>(&world)) return n->device();
-#endif
+int pick_gpu(Communicator& world, const std::vector<std::string>& hostnames) {
+  if (world.bound_gpu() >= 0) return world.bound_gpu();
   int local = 0;
   const int me = world.rank();
   if (me < static_cast<int>(hostnames.size()))
     for (int r = 0; r < me; ++r) local += hostnames[static_cast<size_t>(r)] == hostnames[me];
-  const int devices = cuda_device_count();
-  CPB_CHECK(devices > 0, "a CUDA case reached a rank that sees no GPU");
-  return local % devices;
+  const int devices = visible_gpus();
+  return devices > 0 ? local % devices : 0;
 }
-#endif
+
+// The execution a case's tensors need: host, or CUDA on this rank's GPU.
+std::unique_ptr<Execution> make_execution(Device device, Communicator& world,
+                                          const std::vector<std::string>& hostnames) {
+  if (device == Device::kCpu) return make_host_execution();
+  std::string why;
+  auto x = make_cuda_execution(pick_gpu(world, hostnames), &why);
+  CPB_CHECK(x, "rank {} cannot run a CUDA case: {}", world.rank(), why);
+  return x;
+}
 
 bool runs_forward(Pass p) { return p != Pass::kBackward; }
 bool runs_backward(Pass p) { return p != Pass::kForward; }
@@ -405,6 +366,8 @@ reports::CaseResult run_case(const CaseSpec& spec, RunContext& ctx) {
   // spec and world size, but agreed anyway so no rank can go on alone.
   Mask mask;
   std::unique_ptr<Kernel> kernel;
+  // Before the method: the method's work buffers come from it and die first.
+  std::unique_ptr<Execution> exec;
   std::unique_ptr<CpMethod> method;
   CpProblem problem{};
   int code = kOk;
@@ -424,9 +387,8 @@ reports::CaseResult run_case(const CaseSpec& spec, RunContext& ctx) {
                .mask = &mask,
                .scale = 1.0f / std::sqrt(static_cast<float>(spec.head_dim)),
                .config = spec.cp};
-    Support ks = kernel->supports(shape);
-#ifdef CPB_HAVE_CUDA
     // A kernel's device is the one it accepts: host first, else CUDA (cuda_flash).
+    Support ks = kernel->supports(shape);
     if (!ks.ok()) {
       AttentionShape gpu = shape;
       gpu.device = Device::kCuda;
@@ -434,11 +396,10 @@ reports::CaseResult run_case(const CaseSpec& spec, RunContext& ctx) {
         shape = gpu;
         problem.shape = gpu;
         ks = kg;
-      } else {
+      } else if (kg.reason != ks.reason) {
         ks = Support::no(fmt::format("on cpu: {}; on cuda: {}", ks.reason, kg.reason));
       }
     }
-#endif
     if (ks.ok()) res.params["device"] = shape.device == Device::kCuda ? "cuda" : "cpu";
     if (!ks.ok()) {
       code = kUnsupported;
@@ -467,36 +428,20 @@ reports::CaseResult run_case(const CaseSpec& spec, RunContext& ctx) {
   std::unique_ptr<CaseBuffers> buf;
   std::vector<double> times, compute;
   CommStats comm;
-  const bool on_gpu = problem.shape.device == Device::kCuda;
+  const bool on_gpu = problem.shape.device != Device::kCpu;
   double device_peak = 0, driver_peak = 0;
-#ifdef CPB_HAVE_CUDA
-  // Declared before the buffers it owns, so it outlives them.
-  std::optional<DeviceAllocator> device_alloc;
-  std::unique_ptr<DeviceCaseBuffers> dbuf;
-  std::optional<CudaEventTimer> timer;
-#endif
   try {
-#ifdef CPB_HAVE_CUDA
-    if (on_gpu) {
-      CPB_CUDA_CHECK(cudaSetDevice(pick_device(world, ctx.hostnames)));
-      device_alloc.emplace();
-      timer.emplace();
-    }
-#endif
-    method->setup(problem, world, *kernel);
+    exec = make_execution(problem.shape.device, world, ctx.hostnames);
+    if (on_gpu) res.params["device_transport"] = world.device_transport();
+    method->setup(problem, world, *kernel, *exec);
     ranges = method->local_tokens();
     int64_t n = 0;
     for (const auto& r : ranges) n += r.size();
     buf = std::make_unique<CaseBuffers>(spec, n);
     buf->fill(spec.seed, ranges);
-    CpTensors t = buf->tensors();
-#ifdef CPB_HAVE_CUDA
-    if (on_gpu) {
-      dbuf = std::make_unique<DeviceCaseBuffers>(*device_alloc, *buf);
-      t = dbuf->tensors();
-      if (!spec.verify) buf.reset();  // the host copy is only needed to compare results
-    }
-#endif
+    ExecTensors tensors(*exec, *buf);
+    if (on_gpu && !spec.verify) buf.reset();  // the host copy only serves to compare results
+    CpTensors& t = tensors.tensors();
     if (spec.pass == Pass::kBackward) method->forward(t);  // out + LSE for backward, untimed
     for (int i = 0; i < spec.warmup; ++i) {
       if (runs_forward(spec.pass)) method->forward(t);
@@ -505,57 +450,26 @@ reports::CaseResult run_case(const CaseSpec& spec, RunContext& ctx) {
     method->reset_comm_stats();
     times.reserve(static_cast<size_t>(spec.iters));
     for (int i = 0; i < spec.iters; ++i) {
-#ifdef CPB_HAVE_CUDA
-      // Every rank's device idle before the barrier, so the step starts together.
-      if (on_gpu) CPB_CUDA_CHECK(cudaDeviceSynchronize());
-#endif
+      exec->synchronize();  // every rank's queues idle before the barrier: steps start together
       world.barrier();
-      auto t0 = Clock::now();
-#ifdef CPB_HAVE_CUDA
-      if (on_gpu) timer->start(cudaStreamLegacy);
-#endif
-      double c = 0;
-      if (runs_forward(spec.pass)) {
-        method->forward(t);
-        c += method->compute_seconds();
-      }
-      if (runs_backward(spec.pass)) {
-        method->backward(t);
-        c += method->compute_seconds();
-      }
-#ifdef CPB_HAVE_CUDA
-      if (on_gpu) {
-        // Kernels run asynchronously on the legacy stream: the step is the device
-        // time between the events. Only comm-free `none` reaches this path (CP
-        // methods refuse device tensors), so all of it is kernel time.
-        timer->stop(cudaStreamLegacy);
-        const double s = timer->seconds();
-        times.push_back(s);
-        compute.push_back(s);
-        continue;
-      }
-#endif
-      times.push_back(seconds_since(t0));
-      compute.push_back(c);
+      exec->reset_compute();
+      const Event start = exec->record(Queue::kCompute);
+      if (runs_forward(spec.pass)) method->forward(t);
+      if (runs_backward(spec.pass)) method->backward(t);
+      const Event stop = exec->record(Queue::kCompute);
+      times.push_back(exec->elapsed(start, stop));
+      compute.push_back(exec->compute_seconds());
     }
     comm = method->comm_stats();
-#ifdef CPB_HAVE_CUDA
     if (on_gpu) {
-      // Tracked: the case's tensors (live for the whole loop) plus the kernel's own
-      // scratch and block maps at their peak. Driver: the device's used memory.
-      DeviceMemoryStats ds = device_alloc->stats();
-      int64_t tracked = ds.peak_bytes, driver = ds.driver_peak_used_bytes;
-      if (const auto* cf = dynamic_cast<const CudaFlashKernel*>(kernel.get())) {
-        DeviceMemoryStats ks = cf->allocator().stats();
-        tracked += ks.peak_bytes;
-        driver = std::max(driver, ks.driver_peak_used_bytes);
-      }
-      driver = std::max(driver, driver_memory_view().used_bytes());
-      device_peak = double(tracked);
-      driver_peak = double(driver);
-      if (spec.verify) dbuf->download_results(*buf);
+      // Tracked: the case's tensors and the method's buffers (the execution's
+      // allocator) plus the kernel's own scratch and block maps, each at its peak.
+      const ExecMemory xm = exec->memory();
+      const KernelMemory km = kernel->memory();
+      device_peak = double(xm.peak_bytes + km.device_peak_bytes);
+      driver_peak = double(std::max(xm.driver_peak_used_bytes, km.driver_peak_used_bytes));
+      if (spec.verify) tensors.download_results(*buf);
     }
-#endif
   } catch (const std::bad_alloc& e) {
     code = kOom;
     reason = fmt::format("out of memory: {}", e.what());
@@ -583,31 +497,35 @@ reports::CaseResult run_case(const CaseSpec& spec, RunContext& ctx) {
   }
   double compute_mean = 0;
   for (double c : compute) compute_mean += c / iters;
-  RankRow row{.median = mine.median,
-              .mean = mine.mean,
-              .min = mine.min,
-              .max = mine.max,
-              .p10 = mine.p10,
-              .p90 = mine.p90,
-              .cv = mine.cv,
-              .iterations = iters,
-              .compute = compute_mean,
-              .wait = comm.wait_seconds() / iters,
-              .sent = double(comm.bytes_sent()) / iters,
-              .received = double(comm.bytes_received()) / iters,
-              .exp_sent = double(exp_sent),
-              .exp_received = double(exp_received),
-              .tokens = 0,
-              .area = 0,
-              .rss = double(peak_rss_bytes()),
-              .rss_reset = reset_ok ? 1.0 : 0.0,
-              .op_calls = {},
-              .op_sent = {},
-              .op_received = {},
-              .op_wait = {},
-              .on_device = on_gpu ? 1.0 : 0.0,
-              .device_peak = device_peak,
-              .driver_peak = driver_peak};
+  RankRow row{
+      .median = mine.median,
+      .mean = mine.mean,
+      .min = mine.min,
+      .max = mine.max,
+      .p10 = mine.p10,
+      .p90 = mine.p90,
+      .cv = mine.cv,
+      .iterations = iters,
+      .compute = compute_mean,
+      // Host: time blocked in communication. Device: the host blocks
+      // while kernels still run, so exposed communication comes from the
+      // compute queue's events instead: step time not spent in kernels.
+      .wait = on_gpu ? std::max(0.0, mine.mean - compute_mean) : comm.wait_seconds() / iters,
+      .sent = double(comm.bytes_sent()) / iters,
+      .received = double(comm.bytes_received()) / iters,
+      .exp_sent = double(exp_sent),
+      .exp_received = double(exp_received),
+      .tokens = 0,
+      .area = 0,
+      .rss = double(peak_rss_bytes()),
+      .rss_reset = reset_ok ? 1.0 : 0.0,
+      .op_calls = {},
+      .op_sent = {},
+      .op_received = {},
+      .op_wait = {},
+      .on_device = on_gpu ? 1.0 : 0.0,
+      .device_peak = device_peak,
+      .driver_peak = driver_peak};
   for (const auto& r : ranges) row.tokens += double(r.size());
   row.area = double(mask.restrict(std::span<const Range>(ranges),
                                   std::span<const Range>(std::vector<Range>{{0, spec.seq}}))

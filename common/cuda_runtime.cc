@@ -83,11 +83,13 @@ void* DeviceAllocator::allocate(std::size_t bytes) {
     std::size_t free_b = 0, total_b = 0;
     (void)cudaMemGetInfo(&free_b, &total_b);
     std::lock_guard lock(mutex_);
-    detail::raise_call_error(
+    std::string what =
         fmt::format("{} ({}); asked {} bytes with {} tracked live, driver: {} free of {}",
                     cudaGetErrorName(err), cudaGetErrorString(err), bytes, stats_.current_bytes,
-                    free_b, total_b),
-        "cudaMalloc", __FILE__, __LINE__);
+                    free_b, total_b);
+    if (err == cudaErrorMemoryAllocation)
+      throw DeviceOutOfMemory(fmt::format("{} cudaMalloc: {}", process_tag(), what));
+    detail::raise_call_error(what, "cudaMalloc", __FILE__, __LINE__);
   }
   DriverMemoryView view = driver_memory_view();
   std::lock_guard lock(mutex_);

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <new>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -61,6 +62,17 @@ struct DeviceMemoryStats {
   int64_t driver_peak_used_bytes = 0;  // max driver used bytes sampled at each allocation
 };
 
+// cudaMalloc found no room: a bad_alloc (so a case records status "oom" on every
+// rank, like a host allocation failure) carrying the driver's view in what().
+class DeviceOutOfMemory : public std::bad_alloc {
+ public:
+  explicit DeviceOutOfMemory(std::string what) : what_(std::move(what)) {}
+  const char* what() const noexcept override { return what_.c_str(); }
+
+ private:
+  std::string what_;
+};
+
 // Tracking allocator: plain cudaMalloc/cudaFree (no caching, so the peak is what
 // the algorithm needs), counting live bytes. One per rank, passed by reference;
 // thread-safe. Frees on destruction whatever is still live.
@@ -71,7 +83,8 @@ class DeviceAllocator {
   DeviceAllocator& operator=(const DeviceAllocator&) = delete;
   ~DeviceAllocator();
 
-  // Throws InternalError with the driver view in the message when out of memory.
+  // Throws DeviceOutOfMemory (driver view in the message) when out of memory,
+  // InternalError for any other failure.
   void* allocate(std::size_t bytes);
   void deallocate(void* ptr);  // nullptr is a no-op; unknown pointers are an InternalError
 

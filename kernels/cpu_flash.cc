@@ -170,6 +170,8 @@ std::vector<int64_t> heaviest_first(const std::vector<int64_t>& ptr, int64_t hea
 
 class CpuFlashKernel : public Kernel {
  public:
+  using Kernel::backward;
+  using Kernel::forward;
   Support supports(const AttentionShape& shape) const override {
     if (shape.device != Device::kCpu) return Support::no("cpu_flash runs on the host only");
     if (shape.heads_kv <= 0 || shape.heads_q % shape.heads_kv != 0)
@@ -178,7 +180,7 @@ class CpuFlashKernel : public Kernel {
     return Support::yes();
   }
 
-  void forward(const ForwardArgs& a) override {
+  void forward(const ForwardArgs& a, const KernelContext&) override {
     const Dims x = dims_of(a.q, a.k, a.v, a.mask);
     CPB_CHECK(a.out.tokens == x.sq && a.out.heads == x.hq && a.out.head_dim == x.d,
               "out shape mismatch");
@@ -238,7 +240,7 @@ class CpuFlashKernel : public Kernel {
     }
   }
 
-  void backward(const BackwardArgs& a) override {
+  void backward(const BackwardArgs& a, const KernelContext&) override {
     const Dims x = dims_of(a.q, a.k, a.v, a.mask);
     CPB_CHECK(a.dq.dtype == DType::kF32 && a.dk.dtype == DType::kF32 && a.dv.dtype == DType::kF32,
               "gradients are fp32 accumulators");

@@ -31,6 +31,8 @@ void check_common(const TensorView& q, const TensorView& k, const TensorView& v,
 
 class CpuReferenceKernel : public Kernel {
  public:
+  using Kernel::backward;
+  using Kernel::forward;
   Support supports(const AttentionShape& shape) const override {
     if (shape.device != Device::kCpu) return Support::no("cpu_reference runs on the host only");
     if (shape.heads_kv <= 0 || shape.heads_q % shape.heads_kv != 0)
@@ -38,7 +40,7 @@ class CpuReferenceKernel : public Kernel {
     return Support::yes();
   }
 
-  void forward(const ForwardArgs& a) override {
+  void forward(const ForwardArgs& a, const KernelContext&) override {
     check_common(a.q, a.k, a.v, a.mask);
     const int64_t hq = a.q.heads, group = a.q.heads / a.k.heads, d = a.q.head_dim;
     const double neg_inf = -std::numeric_limits<double>::infinity();
@@ -75,7 +77,7 @@ class CpuReferenceKernel : public Kernel {
   // dS_ij = P_ij (dP_ij - D_i) with P from the given (global) LSE and
   // D_i = rowsum(dout * out) from the given (global) out: exactly what a ring
   // step needs, since neither depends on the keys this call sees.
-  void backward(const BackwardArgs& a) override {
+  void backward(const BackwardArgs& a, const KernelContext&) override {
     check_common(a.q, a.k, a.v, a.mask);
     const int64_t hq = a.q.heads, hkv = a.k.heads, group = hq / hkv, d = a.q.head_dim;
     const int64_t sq = a.q.tokens, sk = a.k.tokens;

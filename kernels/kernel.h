@@ -51,13 +51,32 @@ struct BackwardArgs {
   bool accumulate;  // add into dq/dk/dv instead of overwriting
 };
 
+// Where a kernel call runs, handed in by the execution that issues it (parallel/
+// execution.h). Host kernels run on the calling thread and ignore it; a CUDA
+// kernel enqueues its work on `stream` and never synchronises the device.
+struct KernelContext {
+  void* stream = nullptr;  // cudaStream_t of the compute queue; null = legacy default stream
+};
+
+// Memory a kernel holds of its own (block-map caches, backward scratch), beside
+// the tensors it is given: part of a case's device memory.
+struct KernelMemory {
+  int64_t device_peak_bytes = 0;       // tracked device allocations, high-water mark
+  int64_t driver_peak_used_bytes = 0;  // driver's used bytes sampled at those allocations
+};
+
 class Kernel {
  public:
   static constexpr const char* kRegistryNoun = "kernel";
   virtual ~Kernel() = default;
   virtual Support supports(const AttentionShape& shape) const = 0;
-  virtual void forward(const ForwardArgs& args) = 0;
-  virtual void backward(const BackwardArgs& args) = 0;
+  virtual void forward(const ForwardArgs& args, const KernelContext& ctx) = 0;
+  virtual void backward(const BackwardArgs& args, const KernelContext& ctx) = 0;
+  virtual KernelMemory memory() const { return {}; }
+
+  // Default context (calling thread / legacy stream): single-kernel tests and tools.
+  void forward(const ForwardArgs& args) { forward(args, KernelContext{}); }
+  void backward(const BackwardArgs& args) { backward(args, KernelContext{}); }
 };
 
 using KernelRegistry = Registry<Kernel>;

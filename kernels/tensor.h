@@ -37,4 +37,13 @@ struct LseView {
   int64_t token_stride = 0;  // elements; heads when packed
 };
 
+// An LSE seen as a tensor with head_dim 1 (and back), so copies, head slicing and
+// all-to-all treat it like out.
+inline TensorView lse_as_tensor(const LseView& l) {
+  return {l.data, DType::kF32, l.device, l.tokens, l.heads, 1, l.token_stride, 1};
+}
+inline LseView tensor_as_lse(const TensorView& t) {
+  return {static_cast<float*>(t.data), t.device, t.tokens, t.heads, t.token_stride};
+}
+
 }  // namespace cpb

@@ -77,6 +77,13 @@ class Communicator {
   // Sub-communicator of the ranks that passed the same color, ordered by key.
   virtual std::unique_ptr<Communicator> split(int color, int key) = 0;
 
+  // The GPU this communicator is bound to (NCCL: one per rank), or -1 when it
+  // works with whatever device the buffers are on.
+  virtual int bound_gpu() const { return -1; }
+  // How device buffers travel: "nccl", "cuda-aware" (MPI reads device memory
+  // directly), "staged" (through pinned host buffers) or "host" (same process).
+  virtual std::string device_transport() const { return "host"; }
+
   const CommStats& stats() const { return stats_; }
   void reset_stats() { stats_ = {}; }
 

@@ -34,9 +34,6 @@ Support check_common(const CpProblem& problem, int shards) {
                                    problem.mask->seq_k, s.seq_q));
   if (s.heads_kv <= 0 || s.heads_q % s.heads_kv != 0)
     return Support::no(fmt::format("Hq={} is not a multiple of Hkv={}", s.heads_q, s.heads_kv));
-  if (s.device != Device::kCpu)
-    return Support::no(
-        "CP methods stage and merge on host buffers; device tensors not supported yet");
   if (problem.config.world < 1) return Support::no("world size must be >= 1");
   if (!ShardingRegistry::instance().contains(problem.config.sharding))
     return Support::no(fmt::format("unknown sharding '{}'; registered: {}", problem.config.sharding,
@@ -73,46 +70,24 @@ int64_t total_tokens(const std::vector<Range>& ranges) {
 
 namespace cpb {
 
-TensorView lse_as_tensor(const LseView& l) {
-  return {l.data, DType::kF32, l.device, l.tokens, l.heads, 1, l.token_stride, 1};
-}
-LseView tensor_as_lse(const TensorView& t) {
-  CPB_CHECK(t.dtype == DType::kF32 && t.head_dim == 1 && t.head_stride == 1, "not an LSE layout");
-  return {static_cast<float*>(t.data), t.device, t.tokens, t.heads, t.token_stride};
+TensorView buffer_view(const ExecBuffer& b, DType dt, Device dev, int64_t tokens, int64_t heads,
+                       int64_t head_dim, std::size_t byte_offset) {
+  CPB_CHECK(b.data() == nullptr ||
+                byte_offset + std::size_t(tokens * heads * head_dim) * dtype_size(dt) <= b.bytes(),
+            "view of {} bytes past a {}-byte buffer", byte_offset, b.bytes());
+  void* p = b.data() ? static_cast<std::byte*>(b.data()) + byte_offset : nullptr;
+  return packed_view(p, dt, dev, tokens, heads, head_dim);
 }
 
-void copy_rows(const TensorView& src, int64_t st0, int64_t sh0, const TensorView& dst, int64_t dt0,
-               int64_t dh0, int64_t tokens, int64_t heads, bool add) {
-  CPB_CHECK(src.head_dim == dst.head_dim, "head_dim {} vs {}", src.head_dim, dst.head_dim);
-  CPB_CHECK(st0 + tokens <= src.tokens && dt0 + tokens <= dst.tokens && sh0 + heads <= src.heads &&
-                dh0 + heads <= dst.heads,
-            "copy_rows out of bounds");
-  const int64_t d = src.head_dim;
-  const bool raw = !add && src.dtype == dst.dtype;
-  const std::size_t es = dtype_size(src.dtype);
-  for (int64_t i = 0; i < tokens; ++i) {
-    for (int64_t h = 0; h < heads; ++h) {
-      int64_t so = src.offset(st0 + i, sh0 + h), dof = dst.offset(dt0 + i, dh0 + h);
-      if (raw) {
-        std::memcpy(static_cast<std::byte*>(dst.data) + dof * es,
-                    static_cast<const std::byte*>(src.data) + so * es, d * es);
-      } else {
-        for (int64_t x = 0; x < d; ++x) {
-          float v = load_as_float(src.data, src.dtype, so + x);
-          if (add) v += load_as_float(dst.data, dst.dtype, dof + x);
-          store_from_float(dst.data, dst.dtype, dof + x, v);
-        }
-      }
-    }
+namespace {
+// Grows `b` to at least `bytes` (scratch reused across calls; contents not kept).
+void ensure(Execution& x, ExecBuffer& b, std::size_t bytes) {
+  if (b.bytes() < bytes) {
+    b.reset();
+    b = x.allocate(bytes);
   }
 }
-
-void zero(const TensorView& t) {
-  const std::size_t es = dtype_size(t.dtype);
-  for (int64_t i = 0; i < t.tokens; ++i)
-    for (int64_t h = 0; h < t.heads; ++h)
-      std::memset(static_cast<std::byte*>(t.data) + t.offset(i, h) * es, 0, t.head_dim * es);
-}
+}  // namespace
 
 HeadSplit query_split(int64_t heads_q, int group) {
   HeadSplit s{.count = heads_q / group, .first = {}};
@@ -143,42 +118,34 @@ HeadSplit kv_split(int64_t heads_q, int64_t heads_kv, int group) {
   return s;
 }
 
-void seq_to_heads(Communicator& c, const TensorView& src, const HeadSplit& split, void* dst,
-                  HostBuffer& scratch) {
+void seq_to_heads(Execution& x, Communicator& c, const TensorView& src, const HeadSplit& split,
+                  void* dst, ExecBuffer& scratch) {
   const int u = c.size();
   const int64_t L = src.tokens, d = src.head_dim;
   const std::size_t block = L * split.count * d * dtype_size(src.dtype);
-  scratch.resize(block * u);
+  ensure(x, scratch, block * u);
   for (int j = 0; j < u; ++j) {
-    TensorView blk = packed_view(static_cast<std::byte*>(scratch.data()) + j * block, src.dtype,
-                                 Device::kCpu, L, split.count, d);
-    copy_rows(src, 0, split.first[j], blk, 0, 0, L, split.count, false);
+    TensorView blk = buffer_view(scratch, src.dtype, x.device(), L, split.count, d, j * block);
+    x.copy_rows(src, 0, split.first[j], blk, 0, 0, L, split.count, false);
   }
-  c.all_to_all(scratch.data(), dst, block, Device::kCpu);
+  x.all_to_all(c, scratch.data(), dst, block);
 }
 
-void heads_to_seq(Communicator& c, const void* src, DType src_dtype, int64_t L, int64_t d,
-                  const HeadSplit& split, const TensorView& dst, bool add, HostBuffer& scratch) {
+void heads_to_seq(Execution& x, Communicator& c, const void* src, DType src_dtype, int64_t L,
+                  int64_t d, const HeadSplit& split, const TensorView& dst, bool add,
+                  ExecBuffer& scratch) {
   const int u = c.size();
   const std::size_t block = L * split.count * d * dtype_size(src_dtype);
-  scratch.resize(block * u);
-  c.all_to_all(src, scratch.data(), block, Device::kCpu);
+  ensure(x, scratch, block * u);
+  x.all_to_all(c, src, scratch.data(), block);
   for (int j = 0; j < u; ++j) {
-    TensorView blk = packed_view(static_cast<std::byte*>(scratch.data()) + j * block, src_dtype,
-                                 Device::kCpu, L, split.count, d);
-    copy_rows(blk, 0, 0, dst, 0, split.first[j], L, split.count, add);
+    TensorView blk = buffer_view(scratch, src_dtype, x.device(), L, split.count, d, j * block);
+    x.copy_rows(blk, 0, 0, dst, 0, split.first[j], L, split.count, add);
   }
 }
 
 // ---------------------------------------------------------------------------
 // RingAttention
-
-namespace {
-void wait(std::unique_ptr<CommRequest>& r) {
-  if (r) r->wait();
-  r.reset();
-}
-}  // namespace
 
 int RingAttention::peer(int da, int db) const {
   const int w = s_.inner;
@@ -187,14 +154,14 @@ int RingAttention::peer(int da, int db) const {
   return a * w + b;
 }
 
-TensorView RingAttention::kv_view(HostBuffer& b, int which, DType dt) const {
+TensorView RingAttention::kv_view(const ExecBuffer& b, int which, DType dt) const {
   const std::size_t half = tokens_ * s_.heads_kv * s_.head_dim * dtype_size(dt);
-  return packed_view(static_cast<std::byte*>(b.data()) + which * half, dt, Device::kCpu, tokens_,
-                     s_.heads_kv, s_.head_dim);
+  return buffer_view(b, dt, s_.exec->device(), tokens_, s_.heads_kv, s_.head_dim, which * half);
 }
 
 void RingAttention::setup(Setup s) {
   s_ = std::move(s);
+  Execution& x = *s_.exec;
   const int r = s_.ring->size();
   CPB_CHECK(r % s_.inner == 0, "inner ring {} does not divide ring size {}", s_.inner, r);
   CPB_CHECK(static_cast<int>(s_.members.size()) == r, "{} member ranges for ring of {}",
@@ -208,14 +175,21 @@ void RingAttention::setup(Setup s) {
   for (int o = 0; o < outer_; ++o)
     for (int i = 0; i < s_.inner; ++i)
       step_mask_.push_back(s_.mask->restrict(s_.members[me_], s_.members[peer(-o, -i)]));
+  // Only the buffers a ring of this shape uses (a one-member ring moves nothing):
+  // kv_[1] is the outer ring's incoming block, kv_[2..3] the inner double buffer.
   const std::size_t kv_bytes = 2 * tokens_ * s_.heads_kv * s_.head_dim * dtype_size(s_.dtype);
-  for (auto& b : kv_) b.resize(kv_bytes);
+  const std::size_t dkv_bytes = 2 * tokens_ * s_.heads_kv * s_.head_dim * 4;
+  for (auto& b : kv_) b.reset();
+  for (auto& b : dkv_) b.reset();
+  kv_[0] = x.allocate(kv_bytes);
+  if (outer_ > 1) kv_[1] = x.allocate(kv_bytes);
+  if (s_.inner > 1) kv_[2] = x.allocate(kv_bytes), kv_[3] = x.allocate(kv_bytes);
   const int64_t qn = tokens_ * s_.heads_q;
-  acc_out_.resize(qn * s_.head_dim * 4);
-  part_out_.resize(qn * s_.head_dim * dtype_size(s_.dtype));
-  acc_lse_.resize(qn * 4);
-  part_lse_.resize(qn * 4);
-  for (auto& b : dkv_) b.resize(2 * tokens_ * s_.heads_kv * s_.head_dim * 4);
+  acc_out_ = x.allocate(qn * s_.head_dim * 4);
+  part_out_ = x.allocate(qn * s_.head_dim * dtype_size(s_.dtype));
+  acc_lse_ = x.allocate(qn * 4);
+  part_lse_ = x.allocate(qn * 4);
+  for (int i = 0; i < (r > 1 ? 3 : 1); ++i) dkv_[i] = x.allocate(dkv_bytes);
 }
 
 int64_t RingAttention::forward_bytes() const {
@@ -230,52 +204,54 @@ int64_t RingAttention::backward_bytes() const {
 }
 
 void RingAttention::forward(const TensorView& q, const TensorView& k, const TensorView& v,
-                            const TensorView& out, const LseView& lse, KernelClock& clock) {
+                            const TensorView& out, const LseView& lse) {
+  Execution& x = *s_.exec;
+  const Device dev = x.device();
   const DType dt = s_.dtype;
   const int64_t hq = s_.heads_q, d = s_.head_dim;
-  const std::size_t kv_bytes = kv_[0].bytes.size();
+  const std::size_t kv_bytes = kv_[0].bytes();
   // kv_[0], kv_[1]: the outer block (held at inner step 0) and the next one;
   // kv_[2], kv_[3]: inner ring double buffer.
   int outer_cur = 0, outer_next = 1, inner_next = 2;
-  copy_rows(k, 0, 0, kv_view(kv_[outer_cur], 0, dt), 0, 0, tokens_, s_.heads_kv, false);
-  copy_rows(v, 0, 0, kv_view(kv_[outer_cur], 1, dt), 0, 0, tokens_, s_.heads_kv, false);
-  TensorView acc = packed_view(acc_out_.data(), DType::kF32, Device::kCpu, tokens_, hq, d);
-  LseView acc_lse{acc_lse_.f32(), Device::kCpu, tokens_, hq, hq};
-  TensorView part = packed_view(part_out_.data(), dt, Device::kCpu, tokens_, hq, d);
-  LseView part_lse{part_lse_.f32(), Device::kCpu, tokens_, hq, hq};
-  zero(acc);
-  std::fill(acc_lse.data, acc_lse.data + tokens_ * hq, -std::numeric_limits<float>::infinity());
+  x.copy_rows(k, 0, 0, kv_view(kv_[outer_cur], 0, dt), 0, 0, tokens_, s_.heads_kv, false);
+  x.copy_rows(v, 0, 0, kv_view(kv_[outer_cur], 1, dt), 0, 0, tokens_, s_.heads_kv, false);
+  TensorView acc = buffer_view(acc_out_, DType::kF32, dev, tokens_, hq, d);
+  LseView acc_lse{acc_lse_.f32(), dev, tokens_, hq, hq};
+  TensorView part = buffer_view(part_out_, dt, dev, tokens_, hq, d);
+  LseView part_lse{part_lse_.f32(), dev, tokens_, hq, hq};
+  x.zero(acc);
+  x.fill(acc_lse, -std::numeric_limits<float>::infinity());
 
   for (int o = 0; o < outer_; ++o) {
     std::unique_ptr<CommRequest> outer_req;
     if (o < outer_ - 1) {
-      P2POp ops[] = {{P2POp::kSend, peer(1, 0), kv_[outer_cur].data(), kv_bytes},
-                     {P2POp::kRecv, peer(-1, 0), kv_[outer_next].data(), kv_bytes}};
-      outer_req = s_.ring->start_p2p(ops);
+      P2POp ops[] = {{P2POp::kSend, peer(1, 0), kv_[outer_cur].data(), kv_bytes, dev},
+                     {P2POp::kRecv, peer(-1, 0), kv_[outer_next].data(), kv_bytes, dev}};
+      outer_req = x.start_p2p(*s_.ring, ops);
     }
     int cur = outer_cur;
     for (int i = 0; i < s_.inner; ++i) {
+      // The next hop is posted before this step's kernel, so it is in flight
+      // (comm queue) while the kernel runs (compute queue).
       std::unique_ptr<CommRequest> inner_req;
       if (i < s_.inner - 1) {
-        P2POp ops[] = {{P2POp::kSend, peer(0, 1), kv_[cur].data(), kv_bytes},
-                       {P2POp::kRecv, peer(0, -1), kv_[inner_next].data(), kv_bytes}};
-        inner_req = s_.ring->start_p2p(ops);
+        P2POp ops[] = {{P2POp::kSend, peer(0, 1), kv_[cur].data(), kv_bytes, dev},
+                       {P2POp::kRecv, peer(0, -1), kv_[inner_next].data(), kv_bytes, dev}};
+        inner_req = x.start_p2p(*s_.ring, ops);
       }
       const Mask& m = step_mask_[o * s_.inner + i];
       if (!m.slices.empty()) {  // EMPTY step: no kernel call, the block still moves on
-        clock.time([&] {
-          s_.kernel->forward({.q = q,
-                              .k = kv_view(kv_[cur], 0, dt),
-                              .v = kv_view(kv_[cur], 1, dt),
-                              .mask = &m,
-                              .out = part,
-                              .lse = part_lse,
-                              .scale = s_.scale});
-        });
-        lse_merge_into(acc, acc_lse, part, part_lse);
+        x.forward(*s_.kernel, {.q = q,
+                               .k = kv_view(kv_[cur], 0, dt),
+                               .v = kv_view(kv_[cur], 1, dt),
+                               .mask = &m,
+                               .out = part,
+                               .lse = part_lse,
+                               .scale = s_.scale});
+        x.lse_merge(acc, acc_lse, part, part_lse);
       }
       if (inner_req) {
-        wait(inner_req);
+        x.complete(inner_req);
         // The block just received becomes current; the old inner buffer is free
         // (never the outer buffer, which may still be in flight outward).
         int freed = cur == outer_cur ? (inner_next == 2 ? 3 : 2) : cur;
@@ -284,99 +260,101 @@ void RingAttention::forward(const TensorView& q, const TensorView& k, const Tens
       }
     }
     if (outer_req) {
-      wait(outer_req);
+      x.complete(outer_req);
       std::swap(outer_cur, outer_next);
     }
   }
-  copy_rows(acc, 0, 0, out, 0, 0, tokens_, hq, false);
-  copy_rows(lse_as_tensor(acc_lse), 0, 0, lse_as_tensor(lse), 0, 0, tokens_, hq, false);
+  x.copy_rows(acc, 0, 0, out, 0, 0, tokens_, hq, false);
+  x.copy_rows(lse_as_tensor(acc_lse), 0, 0, lse_as_tensor(lse), 0, 0, tokens_, hq, false);
 }
 
 void RingAttention::backward(const TensorView& q, const TensorView& k, const TensorView& v,
                              const TensorView& out, const TensorView& dout, const LseView& lse,
-                             const TensorView& dq, const TensorView& dk, const TensorView& dv,
-                             KernelClock& clock) {
+                             const TensorView& dq, const TensorView& dk, const TensorView& dv) {
+  Execution& x = *s_.exec;
+  const Device dev = x.device();
   const DType dt = s_.dtype;
   const int r = s_.ring->size();
-  const std::size_t kv_bytes = kv_[0].bytes.size();
-  const std::size_t dkv_bytes = dkv_[0].bytes.size();
+  const std::size_t kv_bytes = kv_[0].bytes();
+  const std::size_t dkv_bytes = dkv_[0].bytes();
   int outer_cur = 0, outer_next = 1, inner_next = 2;
-  copy_rows(k, 0, 0, kv_view(kv_[outer_cur], 0, dt), 0, 0, tokens_, s_.heads_kv, false);
-  copy_rows(v, 0, 0, kv_view(kv_[outer_cur], 1, dt), 0, 0, tokens_, s_.heads_kv, false);
-  zero(dq);
+  x.copy_rows(k, 0, 0, kv_view(kv_[outer_cur], 0, dt), 0, 0, tokens_, s_.heads_kv, false);
+  x.copy_rows(v, 0, 0, kv_view(kv_[outer_cur], 1, dt), 0, 0, tokens_, s_.heads_kv, false);
+  x.zero(dq);
   // dkv_[tmp]: this step's contribution, then the block's running sum, sent on;
   // dkv_[send]: in flight; dkv_[recv]: arriving from the block's previous holder.
   int tmp = 0, send = 1, recv = 2;
+  // dK and dV of one block as a single [2 * tokens, hk, d] fp32 tensor.
+  auto dkv_all = [&](int b) {
+    return buffer_view(dkv_[b], DType::kF32, dev, 2 * tokens_, s_.heads_kv, s_.head_dim);
+  };
   std::unique_ptr<CommRequest> dkv_req;
 
   for (int o = 0; o < outer_; ++o) {
     std::unique_ptr<CommRequest> outer_req;
     if (o < outer_ - 1) {
-      P2POp ops[] = {{P2POp::kSend, peer(1, 0), kv_[outer_cur].data(), kv_bytes},
-                     {P2POp::kRecv, peer(-1, 0), kv_[outer_next].data(), kv_bytes}};
-      outer_req = s_.ring->start_p2p(ops);
+      P2POp ops[] = {{P2POp::kSend, peer(1, 0), kv_[outer_cur].data(), kv_bytes, dev},
+                     {P2POp::kRecv, peer(-1, 0), kv_[outer_next].data(), kv_bytes, dev}};
+      outer_req = x.start_p2p(*s_.ring, ops);
     }
     int cur = outer_cur;
     for (int i = 0; i < s_.inner; ++i) {
       const int t = o * s_.inner + i;
       std::unique_ptr<CommRequest> inner_req;
       if (i < s_.inner - 1) {
-        P2POp ops[] = {{P2POp::kSend, peer(0, 1), kv_[cur].data(), kv_bytes},
-                       {P2POp::kRecv, peer(0, -1), kv_[inner_next].data(), kv_bytes}};
-        inner_req = s_.ring->start_p2p(ops);
+        P2POp ops[] = {{P2POp::kSend, peer(0, 1), kv_[cur].data(), kv_bytes, dev},
+                       {P2POp::kRecv, peer(0, -1), kv_[inner_next].data(), kv_bytes, dev}};
+        inner_req = x.start_p2p(*s_.ring, ops);
       }
-      std::memset(dkv_[tmp].data(), 0, dkv_bytes);
+      x.zero(dkv_all(tmp));
       const Mask& m = step_mask_[t];
       if (!m.slices.empty()) {
-        clock.time([&] {
-          s_.kernel->backward({.q = q,
-                               .k = kv_view(kv_[cur], 0, dt),
-                               .v = kv_view(kv_[cur], 1, dt),
-                               .mask = &m,
-                               .out = out,
-                               .dout = dout,
-                               .lse = lse,
-                               .dq = dq,
-                               .dk = kv_view(dkv_[tmp], 0, DType::kF32),
-                               .dv = kv_view(dkv_[tmp], 1, DType::kF32),
-                               .scale = s_.scale,
-                               .accumulate = true});
-        });
+        x.backward(*s_.kernel, {.q = q,
+                                .k = kv_view(kv_[cur], 0, dt),
+                                .v = kv_view(kv_[cur], 1, dt),
+                                .mask = &m,
+                                .out = out,
+                                .dout = dout,
+                                .lse = lse,
+                                .dq = dq,
+                                .dk = kv_view(dkv_[tmp], 0, DType::kF32),
+                                .dv = kv_view(dkv_[tmp], 1, DType::kF32),
+                                .scale = s_.scale,
+                                .accumulate = true});
       }
       if (t > 0) {  // add what earlier holders of this block accumulated
-        wait(dkv_req);
-        float* acc = dkv_[tmp].f32();
-        const float* in = dkv_[recv].f32();
-        for (std::size_t x = 0; x < dkv_bytes / 4; ++x) acc[x] += in[x];
+        x.complete(dkv_req);
+        x.copy_rows(dkv_all(recv), 0, 0, dkv_all(tmp), 0, 0, 2 * tokens_, s_.heads_kv, true);
       }
-      std::swap(tmp, send);  // the old send buffer is free: its request was waited
+      std::swap(tmp, send);  // the old send buffer is free: its request was completed
       if (r > 1) {
         // Next holder of this block: one hop round the inner ring, or at the end
         // of an inner round one hop diagonally (next outer ring, next position);
         // after the last step that hop is the block's home.
         const bool round_end = i == s_.inner - 1;
         P2POp ops[] = {
-            {P2POp::kSend, round_end ? peer(1, 1) : peer(0, 1), dkv_[send].data(), dkv_bytes},
-            {P2POp::kRecv, round_end ? peer(-1, -1) : peer(0, -1), dkv_[recv].data(), dkv_bytes}};
-        dkv_req = s_.ring->start_p2p(ops);
+            {P2POp::kSend, round_end ? peer(1, 1) : peer(0, 1), dkv_[send].data(), dkv_bytes, dev},
+            {P2POp::kRecv, round_end ? peer(-1, -1) : peer(0, -1), dkv_[recv].data(), dkv_bytes,
+             dev}};
+        dkv_req = x.start_p2p(*s_.ring, ops);
       } else {
         std::swap(send, recv);
       }
       if (inner_req) {
-        wait(inner_req);
+        x.complete(inner_req);
         int freed = cur == outer_cur ? (inner_next == 2 ? 3 : 2) : cur;
         cur = inner_next;
         inner_next = freed;
       }
     }
     if (outer_req) {
-      wait(outer_req);
+      x.complete(outer_req);
       std::swap(outer_cur, outer_next);
     }
   }
-  wait(dkv_req);
-  copy_rows(kv_view(dkv_[recv], 0, DType::kF32), 0, 0, dk, 0, 0, tokens_, s_.heads_kv, false);
-  copy_rows(kv_view(dkv_[recv], 1, DType::kF32), 0, 0, dv, 0, 0, tokens_, s_.heads_kv, false);
+  x.complete(dkv_req);
+  x.copy_rows(kv_view(dkv_[recv], 0, DType::kF32), 0, 0, dk, 0, 0, tokens_, s_.heads_kv, false);
+  x.copy_rows(kv_view(dkv_[recv], 1, DType::kF32), 0, 0, dv, 0, 0, tokens_, s_.heads_kv, false);
 }
 
 }  // namespace cpb
@@ -402,12 +380,14 @@ Support HybridCpMethod::supports(const CpProblem& problem) const {
   return Support::yes();
 }
 
-void HybridCpMethod::setup(const CpProblem& problem, Communicator& world, Kernel& kernel) {
+void HybridCpMethod::setup(const CpProblem& problem, Communicator& world, Kernel& kernel,
+                           Execution& exec) {
   Support s = supports(problem);
   CPB_REQUIRE(s.ok(), "{}", s.reason);
   CPB_REQUIRE(world.size() == problem.config.world, "config says {} ranks, communicator has {}",
               problem.config.world, world.size());
   problem_ = problem;
+  exec_ = &exec;
   layout(problem.config, &lay_);
   const int U = lay_.heads, R = lay_.ring, w = world.rank();
   const int u = lay_.placement == Placement::kContiguous ? w % U : w / R;
@@ -417,6 +397,7 @@ void HybridCpMethod::setup(const CpProblem& problem, Communicator& world, Kernel
   ring_comm_ = &comms_.add(world.split(u, g));
   CPB_CHECK(heads_comm_->size() == U && heads_comm_->rank() == u, "head group");
   CPB_CHECK(ring_comm_->size() == R && ring_comm_->rank() == g, "ring group");
+  lse_comm_ = U > 1 ? world.split(g, u) : nullptr;
 
   const ShardPlan plan = make_plan(problem, world.size());
   local_ = plan[g * U + u];
@@ -432,7 +413,8 @@ void HybridCpMethod::setup(const CpProblem& problem, Communicator& world, Kernel
   const AttentionShape& sh = problem.shape;
   qsplit_ = query_split(sh.heads_q, U);
   kvsplit_ = kv_split(sh.heads_q, sh.heads_kv, U);
-  ring_.setup({.ring = ring_comm_,
+  ring_.setup({.exec = &exec,
+               .ring = ring_comm_,
                .inner = lay_.inner,
                .mask = problem.mask,
                .members = std::move(members),
@@ -442,73 +424,87 @@ void HybridCpMethod::setup(const CpProblem& problem, Communicator& world, Kernel
                .heads_kv = kvsplit_.count,
                .head_dim = sh.head_dim,
                .dtype = sh.dtype});
+  for (ExecBuffer* b :
+       {&qh_, &kh_, &vh_, &outh_, &lseh_, &douth_, &dqh_, &dkh_, &dvh_, &grad_out_, &scratch_})
+    b->reset();
   if (U > 1) {
     const int64_t n = U * L_, d = sh.head_dim, es = dtype_size(sh.dtype);
-    qh_.resize(n * qsplit_.count * d * es);
-    outh_.resize(n * qsplit_.count * d * es);
-    douth_.resize(n * qsplit_.count * d * es);
-    lseh_.resize(n * qsplit_.count * 4);
-    dqh_.resize(n * qsplit_.count * d * 4);
-    kh_.resize(n * kvsplit_.count * d * es);
-    vh_.resize(n * kvsplit_.count * d * es);
-    dkh_.resize(n * kvsplit_.count * d * 4);
-    dvh_.resize(n * kvsplit_.count * d * 4);
+    const int64_t hq = qsplit_.count, hk = kvsplit_.count;
+    qh_ = exec.allocate(n * hq * d * es);
+    outh_ = exec.allocate(n * hq * d * es);
+    douth_ = exec.allocate(n * hq * d * es);
+    lseh_ = exec.allocate(n * hq * 4);
+    dqh_ = exec.allocate(n * hq * d * 4);
+    kh_ = exec.allocate(n * hk * d * es);
+    vh_ = exec.allocate(n * hk * d * es);
+    dkh_ = exec.allocate(n * hk * d * 4);
+    dvh_ = exec.allocate(n * hk * d * 4);
+    grad_out_ = exec.allocate(n * std::max(hq, hk) * d * es);
   }
   have_forward_ = false;
   comms_.reset_stats();
 }
 
 void HybridCpMethod::forward(CpTensors& t) {
-  clock_.reset();
   const AttentionShape& sh = problem_.shape;
   if (lay_.heads == 1) {
-    ring_.forward(t.q, t.k, t.v, t.out, t.lse, clock_);
+    ring_.forward(t.q, t.k, t.v, t.out, t.lse);
     return;
   }
+  Execution& x = *exec_;
+  const Device dev = x.device();
   const int64_t n = lay_.heads * L_, d = sh.head_dim, hq = qsplit_.count, hk = kvsplit_.count;
-  seq_to_heads(*heads_comm_, t.q, qsplit_, qh_.data(), scratch_);
-  seq_to_heads(*heads_comm_, t.k, kvsplit_, kh_.data(), scratch_);
-  seq_to_heads(*heads_comm_, t.v, kvsplit_, vh_.data(), scratch_);
-  TensorView outh = packed_view(outh_.data(), sh.dtype, Device::kCpu, n, hq, d);
-  LseView lseh{lseh_.f32(), Device::kCpu, n, hq, hq};
-  ring_.forward(packed_view(qh_.data(), sh.dtype, Device::kCpu, n, hq, d),
-                packed_view(kh_.data(), sh.dtype, Device::kCpu, n, hk, d),
-                packed_view(vh_.data(), sh.dtype, Device::kCpu, n, hk, d), outh, lseh, clock_);
-  heads_to_seq(*heads_comm_, outh_.data(), sh.dtype, L_, d, qsplit_, t.out, false, scratch_);
-  heads_to_seq(*heads_comm_, lseh_.data(), DType::kF32, L_, 1, qsplit_, lse_as_tensor(t.lse), false,
-               scratch_);
+  seq_to_heads(x, *heads_comm_, t.q, qsplit_, qh_.data(), scratch_);
+  seq_to_heads(x, *heads_comm_, t.k, kvsplit_, kh_.data(), scratch_);
+  seq_to_heads(x, *heads_comm_, t.v, kvsplit_, vh_.data(), scratch_);
+  TensorView outh = buffer_view(outh_, sh.dtype, dev, n, hq, d);
+  LseView lseh{lseh_.f32(), dev, n, hq, hq};
+  ring_.forward(buffer_view(qh_, sh.dtype, dev, n, hq, d),
+                buffer_view(kh_, sh.dtype, dev, n, hk, d),
+                buffer_view(vh_, sh.dtype, dev, n, hk, d), outh, lseh);
+  heads_to_seq(x, *heads_comm_, outh_.data(), sh.dtype, L_, d, qsplit_, t.out, false, scratch_);
+  heads_to_seq(x, *lse_comm_, lseh_.data(), DType::kF32, L_, 1, qsplit_, lse_as_tensor(t.lse),
+               false, scratch_);
   have_forward_ = true;
 }
 
 void HybridCpMethod::backward(CpTensors& t) {
-  clock_.reset();
   const AttentionShape& sh = problem_.shape;
   if (lay_.heads == 1) {
-    ring_.backward(t.q, t.k, t.v, t.out, t.dout, t.lse, t.dq, t.dk, t.dv, clock_);
+    ring_.backward(t.q, t.k, t.v, t.out, t.dout, t.lse, t.dq, t.dk, t.dv);
     return;
   }
   CPB_CHECK(have_forward_, "backward() needs the head-layout activations of a forward() first");
+  Execution& x = *exec_;
+  const Device dev = x.device();
   const int64_t n = lay_.heads * L_, d = sh.head_dim, hq = qsplit_.count, hk = kvsplit_.count;
-  seq_to_heads(*heads_comm_, t.dout, qsplit_, douth_.data(), scratch_);
-  auto f32 = [&](HostBuffer& b, int64_t h) {
-    return packed_view(b.data(), DType::kF32, Device::kCpu, n, h, d);
+  seq_to_heads(x, *heads_comm_, t.dout, qsplit_, douth_.data(), scratch_);
+  auto f32 = [&](const ExecBuffer& b, int64_t h) {
+    return buffer_view(b, DType::kF32, dev, n, h, d);
   };
-  ring_.backward(packed_view(qh_.data(), sh.dtype, Device::kCpu, n, hq, d),
-                 packed_view(kh_.data(), sh.dtype, Device::kCpu, n, hk, d),
-                 packed_view(vh_.data(), sh.dtype, Device::kCpu, n, hk, d),
-                 packed_view(outh_.data(), sh.dtype, Device::kCpu, n, hq, d),
-                 packed_view(douth_.data(), sh.dtype, Device::kCpu, n, hq, d),
-                 LseView{lseh_.f32(), Device::kCpu, n, hq, hq}, f32(dqh_, hq), f32(dkh_, hk),
-                 f32(dvh_, hk), clock_);
-  heads_to_seq(*heads_comm_, dqh_.data(), DType::kF32, L_, d, qsplit_, t.dq, false, scratch_);
+  ring_.backward(
+      buffer_view(qh_, sh.dtype, dev, n, hq, d), buffer_view(kh_, sh.dtype, dev, n, hk, d),
+      buffer_view(vh_, sh.dtype, dev, n, hk, d), buffer_view(outh_, sh.dtype, dev, n, hq, d),
+      buffer_view(douth_, sh.dtype, dev, n, hq, d), LseView{lseh_.f32(), dev, n, hq, hq},
+      f32(dqh_, hq), f32(dkh_, hk), f32(dvh_, hk));
+  // The gradients are final here (the ring brought every dK/dV home), so they go
+  // back to sequence layout in the storage dtype, as production Ulysses does; the
+  // caller's fp32 tensors receive the cast values.
+  auto send_home = [&](const ExecBuffer& grad, int64_t heads, const HeadSplit& split,
+                       const TensorView& dst, bool add) {
+    TensorView cast = buffer_view(grad_out_, sh.dtype, dev, n, heads, d);
+    x.copy_rows(f32(grad, heads), 0, 0, cast, 0, 0, n, heads, false);
+    heads_to_seq(x, *heads_comm_, cast.data, sh.dtype, L_, d, split, dst, add, scratch_);
+  };
+  send_home(dqh_, hq, qsplit_, t.dq, false);
   // Replicated KV heads: several members hold partial gradients of one KV head.
   const bool replicated = sh.heads_kv % lay_.heads != 0;
   if (replicated) {
-    zero(t.dk);
-    zero(t.dv);
+    x.zero(t.dk);
+    x.zero(t.dv);
   }
-  heads_to_seq(*heads_comm_, dkh_.data(), DType::kF32, L_, d, kvsplit_, t.dk, replicated, scratch_);
-  heads_to_seq(*heads_comm_, dvh_.data(), DType::kF32, L_, d, kvsplit_, t.dv, replicated, scratch_);
+  send_home(dkh_, hk, kvsplit_, t.dk, replicated);
+  send_home(dvh_, hk, kvsplit_, t.dv, replicated);
 }
 
 CommVolume HybridCpMethod::expected_volume() const {
@@ -516,8 +512,8 @@ CommVolume HybridCpMethod::expected_volume() const {
   const AttentionShape& sh = problem_.shape;
   const int64_t U = lay_.heads, R = lay_.ring, L = L_, d = sh.head_dim;
   const int64_t hq = qsplit_.count, hk = kvsplit_.count, es = dtype_size(sh.dtype);
-  const int64_t a2a_fwd = (U - 1) * L * ((2 * hq + 2 * hk) * d * es + hq * 4);
-  const int64_t a2a_bwd = (U - 1) * L * (hq * d * es + hq * d * 4 + 2 * hk * d * 4);
+  const int64_t a2a_fwd = (U - 1) * L * (2 * hq + 2 * hk) * d * es;
+  const int64_t a2a_bwd = (U - 1) * L * (2 * hq + 2 * hk) * d * es;
   const int64_t fwd = a2a_fwd + ring_.forward_bytes();
   const int64_t bwd = a2a_bwd + ring_.backward_bytes();
   return {.forward_bytes_sent = fwd,
@@ -527,11 +523,12 @@ CommVolume HybridCpMethod::expected_volume() const {
           .formula = fmt::format(
               "per rank, sent = received; U={} head-parallel, R={} ring (inner W={}), L=S/P={} "
               "tokens, hq=Hq/U={}, hk={} KV heads per rank{}, D={}, es={} bytes; "
-              "fwd = (U-1)*L*((2*hq+2*hk)*D*es + 4*hq) [all-to-all q,k,v,out,lse] "
+              "fwd = (U-1)*L*(2*hq+2*hk)*D*es [all-to-all q,k,v,out] "
               "+ (R-1)*2*U*L*hk*D*es [ring K,V]; "
-              "bwd = (U-1)*L*(hq*D*es + 4*hq*D + 8*hk*D) [all-to-all dout,dq,dk,dv] "
-              "+ (R-1)*2*U*L*hk*D*es [ring K,V] + (R>1 ? R*8*U*L*hk*D : 0) [ring fp32 dK,dV "
-              "accumulators, R hops home]",
+              "bwd = (U-1)*L*(2*hq+2*hk)*D*es [all-to-all dout and the final dq,dk,dv in the "
+              "storage dtype] + (R-1)*2*U*L*hk*D*es [ring K,V] + (R>1 ? R*8*U*L*hk*D : 0) [ring "
+              "fp32 dK,dV accumulators, R hops home]; the forward LSE's return to sequence layout "
+              "is harness traffic (for --verify), not counted",
               U, R, lay_.inner, L, hq, hk, sh.heads_kv % U != 0 ? " (replicated)" : "", d, es)};
 }
 

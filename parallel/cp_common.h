@@ -5,7 +5,6 @@
 // talks on the world communicator, so its measured bytes are exactly its own.
 #pragma once
 
-#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,25 +13,10 @@
 #include "masks/mask.h"
 #include "parallel/communicator.h"
 #include "parallel/cp_method.h"
+#include "parallel/execution.h"
 #include "parallel/sharding.h"
 
 namespace cpb {
-
-// Sums the wall time of the kernel calls it wraps (steady clock).
-class KernelClock {
- public:
-  void reset() { seconds_ = 0; }
-  double seconds() const { return seconds_; }
-  template <typename F>
-  void time(F&& f) {
-    auto t0 = std::chrono::steady_clock::now();
-    f();
-    seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  }
-
- private:
-  double seconds_ = 0;
-};
 
 // Communicators a method owns; stats are the op-by-op sum over all of them.
 // Byte convention (the backends'): a rank's bytes_sent/received count payload to
@@ -56,7 +40,7 @@ class CommGroup {
   std::vector<std::unique_ptr<Communicator>> comms_;
 };
 
-// Checks every method shares: a global S x S mask, CPU tensors, a registered
+// Checks every method shares: a global S x S mask, a registered
 // sharding that can split S into `shards`, the world size. Same on every rank.
 Support check_common(const CpProblem& problem, int shards);
 
@@ -73,27 +57,9 @@ CpLayout square_layout(int world);
 
 namespace cpb {
 
-// Owning host buffer; std::vector<std::byte> storage is 16-byte aligned by new.
-struct HostBuffer {
-  std::vector<std::byte> bytes;
-  void* resize(std::size_t n) {
-    bytes.assign(n, std::byte{0});
-    return bytes.data();
-  }
-  void* data() { return bytes.data(); }
-  float* f32() { return reinterpret_cast<float*>(bytes.data()); }
-};
-
-// An LSE [tokens, heads] seen as a tensor with head_dim 1, so the head slicing
-// and all-to-all helpers treat it like out.
-TensorView lse_as_tensor(const LseView& lse);
-LseView tensor_as_lse(const TensorView& t);
-
-// dst[dt0 + i, dh0 + h, :] (=|+=) src[st0 + i, sh0 + h, :] for i < tokens, h < heads.
-// Copies bytes when dtypes match and add is false; else converts through fp32.
-void copy_rows(const TensorView& src, int64_t st0, int64_t sh0, const TensorView& dst, int64_t dt0,
-               int64_t dh0, int64_t tokens, int64_t heads, bool add);
-void zero(const TensorView& t);
+// Packed [tokens, heads, head_dim] view of an execution buffer.
+TensorView buffer_view(const ExecBuffer& b, DType dt, Device dev, int64_t tokens, int64_t heads,
+                       int64_t head_dim, std::size_t byte_offset = 0);
 
 // How Ulysses deals heads to the U members of a group: member j gets `count`
 // heads starting at first[j]. Query heads are always split (Hq % U == 0); KV
@@ -111,12 +77,13 @@ std::string kv_split_problem(int64_t heads_q, int64_t heads_kv, int group);
 // Sequence -> heads: src [L, H, d] (this member's tokens, all heads) becomes dst
 // packed [U*L, count, d] (every member's tokens, my heads; member j's rows at
 // j*L). One all_to_all of U blocks of L*count*d elements.
-void seq_to_heads(Communicator& c, const TensorView& src, const HeadSplit& split, void* dst,
-                  HostBuffer& scratch);
+void seq_to_heads(Execution& x, Communicator& c, const TensorView& src, const HeadSplit& split,
+                  void* dst, ExecBuffer& scratch);
 // Heads -> sequence, the inverse: src packed [U*L, count, d] -> dst [L, H, d].
-// add=true sums into dst (fp32 gradients of replicated KV heads; caller zeroes).
-void heads_to_seq(Communicator& c, const void* src, DType src_dtype, int64_t L, int64_t d,
-                  const HeadSplit& split, const TensorView& dst, bool add, HostBuffer& scratch);
+// add=true sums into dst (gradients of replicated KV heads; caller zeroes).
+void heads_to_seq(Execution& x, Communicator& c, const void* src, DType src_dtype, int64_t L,
+                  int64_t d, const HeadSplit& split, const TensorView& dst, bool add,
+                  ExecBuffer& scratch);
 
 // Pass-KV ring attention over a ring communicator of R = outer * inner members.
 // Member m = a * inner + b sits in inner ring a at position b. Step t = o*inner+i
@@ -128,6 +95,7 @@ void heads_to_seq(Communicator& c, const void* src, DType src_dtype, int64_t L, 
 class RingAttention {
  public:
   struct Setup {
+    Execution* exec;                          // where the data lives and work is queued
     Communicator* ring;                       // R members, rank = member index
     int inner = 1;                            // inner ring width W, R % W == 0
     const Mask* mask;                         // global mask
@@ -140,13 +108,12 @@ class RingAttention {
   void setup(Setup s);
   // q [L, hq, d]; k, v [L, hk, d] (any strides); out [L, hq, d]; lse [L, hq].
   void forward(const TensorView& q, const TensorView& k, const TensorView& v, const TensorView& out,
-               const LseView& lse, KernelClock& clock);
+               const LseView& lse);
   // out, lse: global (merged) ones; dq [L, hq, d] fp32 and dk, dv [L, hk, d] fp32
   // are overwritten.
   void backward(const TensorView& q, const TensorView& k, const TensorView& v,
                 const TensorView& out, const TensorView& dout, const LseView& lse,
-                const TensorView& dq, const TensorView& dk, const TensorView& dv,
-                KernelClock& clock);
+                const TensorView& dq, const TensorView& dk, const TensorView& dv);
   int64_t tokens() const { return tokens_; }
   // Bytes each member sends (= receives) per pass.
   int64_t forward_bytes() const;
@@ -154,13 +121,13 @@ class RingAttention {
 
  private:
   int peer(int da, int db) const;  // member at (a + da, b + db), wrapped
-  TensorView kv_view(HostBuffer& b, int which, DType dt) const;  // 0 = K, 1 = V
+  TensorView kv_view(const ExecBuffer& b, int which, DType dt) const;  // 0 = K, 1 = V
 
   Setup s_{};
   int me_ = 0, outer_ = 1, a_ = 0, b_ = 0;
   int64_t tokens_ = 0;
   std::vector<Mask> step_mask_;  // [t] my queries x the KV block held at step t
-  HostBuffer kv_[4], acc_out_, part_out_, acc_lse_, part_lse_, dkv_[3];
+  ExecBuffer kv_[4], acc_out_, part_out_, acc_lse_, part_lse_, dkv_[3];
 };
 
 }  // namespace cpb
@@ -185,12 +152,12 @@ struct HybridLayout {
 class HybridCpMethod : public CpMethod {
  public:
   Support supports(const CpProblem& problem) const override;
-  void setup(const CpProblem& problem, Communicator& world, Kernel& kernel) override;
+  void setup(const CpProblem& problem, Communicator& world, Kernel& kernel,
+             Execution& exec) override;
   std::vector<Range> local_tokens() const override { return local_; }
   void forward(CpTensors& t) override;
   void backward(CpTensors& t) override;
   CommVolume expected_volume() const override;
-  double compute_seconds() const override { return clock_.seconds(); }
   CommStats comm_stats() const override { return comms_.stats(); }
   void reset_comm_stats() override { comms_.reset_stats(); }
 
@@ -201,16 +168,22 @@ class HybridCpMethod : public CpMethod {
  private:
   CpProblem problem_{};
   HybridLayout lay_{};
+  Execution* exec_ = nullptr;
   CommGroup comms_;
   Communicator* heads_comm_ = nullptr;
+  // Moves the forward's LSE back to sequence layout for the caller (--verify): a
+  // harness need, not the method's (training keeps the LSE in head layout for
+  // backward), so it talks on its own communicator, outside comms_' counts.
+  std::unique_ptr<Communicator> lse_comm_;
   Communicator* ring_comm_ = nullptr;
   std::vector<Range> local_;
   HeadSplit qsplit_, kvsplit_;
   int64_t L_ = 0;
   RingAttention ring_;
-  KernelClock clock_;
   bool have_forward_ = false;
-  HostBuffer qh_, kh_, vh_, outh_, lseh_, douth_, dqh_, dkh_, dvh_, scratch_;
+  // Head-layout activations (saved by forward for backward, as autograd would)
+  // and fp32 gradients, plus their storage-dtype copies that travel home.
+  ExecBuffer qh_, kh_, vh_, outh_, lseh_, douth_, dqh_, dkh_, dvh_, grad_out_, scratch_;
 };
 
 }  // namespace cpb

@@ -13,6 +13,7 @@
 #include "kernels/kernel.h"
 #include "masks/mask.h"
 #include "parallel/communicator.h"
+#include "parallel/execution.h"
 
 namespace cpb {
 
@@ -53,8 +54,8 @@ struct CpProblem {
   CpConfig config;
 };
 
-// Tensors of this rank's shard; token r of each tensor is global token
-// local_tokens()[...] in order. Gradients are fp32.
+// Tensors of this rank's shard, on the execution's device; token r of each
+// tensor is global token local_tokens()[...] in order. Gradients are fp32.
 struct CpTensors {
   TensorView q, k, v;     // [local tokens, H, D]
   TensorView out;         // [local tokens, Hq, D]
@@ -97,15 +98,17 @@ class CpMethod {
 
   // Same answer on every rank (depends only on the problem and world size).
   virtual Support supports(const CpProblem& problem) const = 0;
-  // Build sub-communicators, shard plan and work buffers. Collective.
-  virtual void setup(const CpProblem& problem, Communicator& world, Kernel& kernel) = 0;
+  // Build sub-communicators, shard plan and work buffers (from `exec`, which also
+  // runs every kernel call, copy, merge and comm op of forward/backward: the
+  // method never touches memory itself, so one schedule serves host, CUDA and
+  // trace executions). `exec` outlives the method's use of it. Collective.
+  virtual void setup(const CpProblem& problem, Communicator& world, Kernel& kernel,
+                     Execution& exec) = 0;
   // Global token ranges this rank holds, in local order. Valid after setup().
   virtual std::vector<Range> local_tokens() const = 0;
   virtual void forward(CpTensors& t) = 0;
   virtual void backward(CpTensors& t) = 0;
   virtual CommVolume expected_volume() const = 0;
-  // Seconds spent inside kernel calls during the last forward/backward (this rank).
-  virtual double compute_seconds() const = 0;
   // Measured traffic of this method's own communication, summed op by op over
   // every communicator it uses (methods split private sub-communicators from
   // `world` in setup() and never talk on `world` itself, so the driver's

@@ -57,6 +57,9 @@ struct Event {
 struct ExecMemory {
   int64_t current_bytes = 0;
   int64_t peak_bytes = 0;
+  // Device executions: the driver's used bytes on the device (everything on it,
+  // every process's), the highest seen at an allocation or now; 0 elsewhere.
+  int64_t driver_peak_used_bytes = 0;
 };
 
 class Execution {
@@ -71,6 +74,11 @@ class Execution {
   virtual ExecBuffer allocate(std::size_t bytes) = 0;
   virtual ExecMemory memory() const = 0;
   virtual void reset_peak() = 0;
+
+  // --- Harness transfers between host memory and this execution's buffers
+  // (inputs in, results out for --verify), synchronous.
+  virtual void upload(void* dst, const void* host_src, std::size_t bytes) = 0;
+  virtual void download(void* host_dst, const void* src, std::size_t bytes) = 0;
 
   // --- Data movement on the compute queue.
   // dst[dt0 + i, dh0 + h, :] (=|+=) src[st0 + i, sh0 + h, :] for i < tokens, h < heads:
@@ -114,8 +122,11 @@ class Execution {
 
 // Host tensors: today's CPU code, synchronous; queues are the calling thread.
 std::unique_ptr<Execution> make_host_execution();
-// CUDA tensors on the current device: a compute and a comm stream, events, small
-// kernels for packing and merging. Null with `why` set where this build has no CUDA.
-std::unique_ptr<Execution> make_cuda_execution(std::string* why);
+// CUDA tensors on GPU `device` (made current): a compute and a comm stream,
+// events, small kernels for packing and merging. Null with `why` set where this
+// build has no CUDA or the rank sees no GPU.
+std::unique_ptr<Execution> make_cuda_execution(int device, std::string* why);
+// How many GPUs this rank sees (0 without CUDA or a driver).
+int visible_gpus();
 
 }  // namespace cpb

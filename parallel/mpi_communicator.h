@@ -42,6 +42,7 @@ class MpiCommunicator final : public Communicator {
   void set_finalize_on_destroy(bool finalize) { finalize_on_destroy_ = finalize; }
   MPI_Comm comm() const { return comm_; }
   bool cuda_aware() const { return cuda_aware_; }
+  std::string device_transport() const override { return cuda_aware_ ? "cuda-aware" : "staged"; }
 
   std::string backend() const override { return "mpi"; }
   int rank() const override { return rank_; }

@@ -43,6 +43,8 @@ class NcclCommunicator final : public Communicator {
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   int device() const { return device_; }
+  int bound_gpu() const override { return device_; }
+  std::string device_transport() const override { return "nccl"; }
   cudaStream_t stream() const { return stream_->get(); }
   // Work that produces send buffers runs here; every op waits for it on the device.
   void set_compute_stream(cudaStream_t s) { compute_stream_ = s; }

@@ -26,58 +26,53 @@ class NoneMethod : public CpMethod {
     return Support::yes();
   }
 
-  void setup(const CpProblem& problem, Communicator& world, Kernel& kernel) override {
+  void setup(const CpProblem& problem, Communicator& world, Kernel& kernel,
+             Execution& exec) override {
     Support s = supports(problem);
     CPB_REQUIRE(s.ok(), "{}", s.reason);
     CPB_REQUIRE(world.size() == 1, "method 'none' needs 1 rank, communicator has {}", world.size());
     problem_ = problem;
     kernel_ = &kernel;
+    exec_ = &exec;
   }
 
   std::vector<Range> local_tokens() const override { return {{0, problem_.shape.seq_q}}; }
 
   void forward(CpTensors& t) override {
-    clock_.reset();
-    clock_.time([&] {
-      kernel_->forward({.q = t.q,
-                        .k = t.k,
-                        .v = t.v,
-                        .mask = problem_.mask,
-                        .out = t.out,
-                        .lse = t.lse,
-                        .scale = problem_.scale});
-    });
+    exec_->forward(*kernel_, {.q = t.q,
+                              .k = t.k,
+                              .v = t.v,
+                              .mask = problem_.mask,
+                              .out = t.out,
+                              .lse = t.lse,
+                              .scale = problem_.scale});
   }
 
   void backward(CpTensors& t) override {
-    clock_.reset();
-    clock_.time([&] {
-      kernel_->backward({.q = t.q,
-                         .k = t.k,
-                         .v = t.v,
-                         .mask = problem_.mask,
-                         .out = t.out,
-                         .dout = t.dout,
-                         .lse = t.lse,
-                         .dq = t.dq,
-                         .dk = t.dk,
-                         .dv = t.dv,
-                         .scale = problem_.scale,
-                         .accumulate = false});
-    });
+    exec_->backward(*kernel_, {.q = t.q,
+                               .k = t.k,
+                               .v = t.v,
+                               .mask = problem_.mask,
+                               .out = t.out,
+                               .dout = t.dout,
+                               .lse = t.lse,
+                               .dq = t.dq,
+                               .dk = t.dk,
+                               .dv = t.dv,
+                               .scale = problem_.scale,
+                               .accumulate = false});
   }
 
   CommVolume expected_volume() const override {
     return {.formula = "0 (single rank, no communication)"};
   }
-  double compute_seconds() const override { return clock_.seconds(); }
   CommStats comm_stats() const override { return {}; }
   void reset_comm_stats() override {}
 
  private:
   CpProblem problem_{};
   Kernel* kernel_ = nullptr;
-  KernelClock clock_;
+  Execution* exec_ = nullptr;
 };
 
 }  // namespace

@@ -28,13 +28,15 @@ class RingAllGatherMethod : public CpMethod {
     return check_common(problem, c.world);
   }
 
-  void setup(const CpProblem& problem, Communicator& world, Kernel& kernel) override {
+  void setup(const CpProblem& problem, Communicator& world, Kernel& kernel,
+             Execution& exec) override {
     Support s = supports(problem);
     CPB_REQUIRE(s.ok(), "{}", s.reason);
     CPB_REQUIRE(world.size() == problem.config.world, "config says {} ranks, communicator has {}",
                 problem.config.world, world.size());
     problem_ = problem;
     kernel_ = &kernel;
+    exec_ = &exec;
     comms_ = CommGroup{};
     comm_ = &comms_.add(world.split(0, world.rank()));
     const ShardPlan plan = make_plan(problem, world.size());
@@ -48,59 +50,54 @@ class RingAllGatherMethod : public CpMethod {
     mask_ = problem.mask->restrict(local_, all);
     const AttentionShape& sh = problem.shape;
     const int64_t n = sh.seq_k * sh.heads_kv * sh.head_dim;
-    kg_.resize(n * dtype_size(sh.dtype));
-    vg_.resize(n * dtype_size(sh.dtype));
-    dkg_.resize(n * 4);
-    dvg_.resize(n * 4);
+    const std::size_t local = L_ * sh.heads_kv * sh.head_dim;
+    for (ExecBuffer* b : {&kg_, &vg_, &dkg_, &dvg_, &scratch_}) b->reset();
+    kg_ = exec.allocate(n * dtype_size(sh.dtype));
+    vg_ = exec.allocate(n * dtype_size(sh.dtype));
+    dkg_ = exec.allocate(n * 4);
+    dvg_ = exec.allocate(n * 4);
+    scratch_ = exec.allocate(local * std::max<std::size_t>(4, dtype_size(sh.dtype)));
     comms_.reset_stats();
   }
 
   std::vector<Range> local_tokens() const override { return local_; }
 
   void forward(CpTensors& t) override {
-    clock_.reset();
     gather_kv(t);
     if (mask_.slices.empty()) {  // no visible key: out = 0, lse = -inf
-      zero(t.out);
-      for (int64_t i = 0; i < L_; ++i)
-        for (int64_t h = 0; h < t.lse.heads; ++h)
-          t.lse.data[i * t.lse.token_stride + h] = -std::numeric_limits<float>::infinity();
+      exec_->zero(t.out);
+      exec_->fill(t.lse, -std::numeric_limits<float>::infinity());
       return;
     }
-    clock_.time([&] {
-      kernel_->forward({.q = t.q,
-                        .k = view(kg_, problem_.shape.dtype),
-                        .v = view(vg_, problem_.shape.dtype),
-                        .mask = &mask_,
-                        .out = t.out,
-                        .lse = t.lse,
-                        .scale = problem_.scale});
-    });
+    exec_->forward(*kernel_, {.q = t.q,
+                              .k = view(kg_, problem_.shape.dtype),
+                              .v = view(vg_, problem_.shape.dtype),
+                              .mask = &mask_,
+                              .out = t.out,
+                              .lse = t.lse,
+                              .scale = problem_.scale});
   }
 
   void backward(CpTensors& t) override {
-    clock_.reset();
     gather_kv(t);
     const AttentionShape& sh = problem_.shape;
     if (mask_.slices.empty()) {
-      zero(t.dq);
-      std::fill(dkg_.f32(), dkg_.f32() + sh.seq_k * sh.heads_kv * sh.head_dim, 0.f);
-      std::fill(dvg_.f32(), dvg_.f32() + sh.seq_k * sh.heads_kv * sh.head_dim, 0.f);
+      exec_->zero(t.dq);
+      exec_->zero(view(dkg_, DType::kF32));
+      exec_->zero(view(dvg_, DType::kF32));
     } else {
-      clock_.time([&] {
-        kernel_->backward({.q = t.q,
-                           .k = view(kg_, sh.dtype),
-                           .v = view(vg_, sh.dtype),
-                           .mask = &mask_,
-                           .out = t.out,
-                           .dout = t.dout,
-                           .lse = t.lse,
-                           .dq = t.dq,
-                           .dk = view(dkg_, DType::kF32),
-                           .dv = view(dvg_, DType::kF32),
-                           .scale = problem_.scale,
-                           .accumulate = false});
-      });
+      exec_->backward(*kernel_, {.q = t.q,
+                                 .k = view(kg_, sh.dtype),
+                                 .v = view(vg_, sh.dtype),
+                                 .mask = &mask_,
+                                 .out = t.out,
+                                 .dout = t.dout,
+                                 .lse = t.lse,
+                                 .dq = t.dq,
+                                 .dk = view(dkg_, DType::kF32),
+                                 .dv = view(dvg_, DType::kF32),
+                                 .scale = problem_.scale,
+                                 .accumulate = false});
     }
     // Block r of the gathered gradients belongs to rank r's shard.
     const std::size_t count = L_ * sh.heads_kv * sh.head_dim;
@@ -126,14 +123,13 @@ class RingAllGatherMethod : public CpMethod {
                             P, L, hk, d, es)};
   }
 
-  double compute_seconds() const override { return clock_.seconds(); }
   CommStats comm_stats() const override { return comms_.stats(); }
   void reset_comm_stats() override { comms_.reset_stats(); }
 
  private:
-  TensorView view(HostBuffer& b, DType dt) const {
+  TensorView view(const ExecBuffer& b, DType dt) const {
     const AttentionShape& sh = problem_.shape;
-    return packed_view(b.data(), dt, Device::kCpu, sh.seq_k, sh.heads_kv, sh.head_dim);
+    return buffer_view(b, dt, exec_->device(), sh.seq_k, sh.heads_kv, sh.head_dim);
   }
 
   void gather_kv(const CpTensors& t) {
@@ -142,34 +138,34 @@ class RingAllGatherMethod : public CpMethod {
     for (auto [src, dst] : {std::pair{&t.k, &kg_}, std::pair{&t.v, &vg_}}) {
       const void* send = src->data;
       if (!src->packed()) {  // the collective needs contiguous blocks
-        TensorView tmp = packed_view(scratch_.resize(bytes), sh.dtype, Device::kCpu, L_,
-                                     sh.heads_kv, sh.head_dim);
-        copy_rows(*src, 0, 0, tmp, 0, 0, L_, sh.heads_kv, false);
+        TensorView tmp =
+            buffer_view(scratch_, sh.dtype, exec_->device(), L_, sh.heads_kv, sh.head_dim);
+        exec_->copy_rows(*src, 0, 0, tmp, 0, 0, L_, sh.heads_kv, false);
         send = tmp.data;
       }
-      comm_->all_gather(send, dst->data(), bytes, Device::kCpu);
+      exec_->all_gather(*comm_, send, dst->data(), bytes);
     }
   }
 
-  void scatter(HostBuffer& grads, const TensorView& dst, std::size_t count) {
+  void scatter(const ExecBuffer& grads, const TensorView& dst, std::size_t count) {
     const AttentionShape& sh = problem_.shape;
-    float* recv = dst.packed() ? static_cast<float*>(dst.data)
-                               : static_cast<float*>(scratch_.resize(count * 4));
-    comm_->reduce_scatter_sum(grads.f32(), recv, count, Device::kCpu);
+    float* recv = dst.packed() ? static_cast<float*>(dst.data) : scratch_.f32();
+    exec_->reduce_scatter_sum(*comm_, grads.f32(), recv, count);
     if (!dst.packed())
-      copy_rows(packed_view(recv, DType::kF32, Device::kCpu, L_, sh.heads_kv, sh.head_dim), 0, 0,
-                dst, 0, 0, L_, sh.heads_kv, false);
+      exec_->copy_rows(
+          buffer_view(scratch_, DType::kF32, exec_->device(), L_, sh.heads_kv, sh.head_dim), 0, 0,
+          dst, 0, 0, L_, sh.heads_kv, false);
   }
 
   CpProblem problem_{};
   Kernel* kernel_ = nullptr;
+  Execution* exec_ = nullptr;
   CommGroup comms_;
   Communicator* comm_ = nullptr;
   std::vector<Range> local_;
   int64_t L_ = 0;
   Mask mask_;
-  KernelClock clock_;
-  HostBuffer kg_, vg_, dkg_, dvg_, scratch_;
+  ExecBuffer kg_, vg_, dkg_, dvg_, scratch_;
 };
 
 }  // namespace

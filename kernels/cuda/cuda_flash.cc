@@ -81,8 +81,8 @@ Support CudaFlashKernel::supports(const AttentionShape& s) const {
   return Support::yes();
 }
 
-const cuda::DeviceBlockMap& CudaFlashKernel::device_map(const Mask& mask, int block_q,
-                                                        int block_k) {
+const cuda::DeviceBlockMap& CudaFlashKernel::device_map(const Mask& mask, int block_q, int block_k,
+                                                        cudaStream_t stream) {
   const uint64_t h = hash_slices(mask);
   for (auto it = maps_.begin(); it != maps_.end(); ++it) {
     if (it->hash == h && it->block_q == block_q && it->block_k == block_k &&
@@ -121,8 +121,11 @@ const cuda::DeviceBlockMap& CudaFlashKernel::device_map(const Mask& mask, int bl
                 .hash = h,
                 .slices = mask.slices,
                 .buffer = DeviceBuffer(alloc_, host.size() * sizeof(int32_t))};
-  CPB_CUDA_CHECK(cudaMemcpy(m.buffer.data(), host.data(), host.size() * sizeof(int32_t),
-                            cudaMemcpyHostToDevice));
+  // On the caller's stream, so the kernel that reads the map is ordered after it
+  // (a legacy-stream copy would not order a non-blocking stream); pageable source:
+  // the call returns once `host` has been staged, so it may go out of scope.
+  CPB_CUDA_CHECK(cudaMemcpyAsync(m.buffer.data(), host.data(), host.size() * sizeof(int32_t),
+                                 cudaMemcpyHostToDevice, stream));
   const auto* base = m.buffer.as<int32_t>();
   m.view = {.num_q_tiles = static_cast<int>(bm.num_q_tiles),
             .num_k_tiles = static_cast<int>(bm.num_k_tiles),
@@ -157,11 +160,12 @@ void CudaFlashKernel::check_qkv_out(const TensorView& q, const TensorView& k, co
   require_layout(out, "out", q.dtype, sq, hq, d);
 }
 
-void CudaFlashKernel::forward(const ForwardArgs& a) {
+void CudaFlashKernel::forward(const ForwardArgs& a, const KernelContext& ctx) {
   CPB_REQUIRE(a.mask != nullptr, "cuda_flash: forward needs a mask");
   const int64_t sq = a.q.tokens, sk = a.k.tokens, hq = a.q.heads, hkv = a.k.heads, d = a.q.head_dim;
   check_qkv_out(a.q, a.k, a.v, a.out);
   require_lse(a.lse, sq, hq);
+  const auto stream = static_cast<cudaStream_t>(ctx.stream);
   CPB_REQUIRE(a.mask->seq_q == sq && a.mask->seq_k == sk,
               "cuda_flash: mask is {}x{}, tensors are {}x{}", a.mask->seq_q, a.mask->seq_k, sq, sk);
   if (sq == 0) return;
@@ -178,11 +182,11 @@ void CudaFlashKernel::forward(const ForwardArgs& a) {
                          .head_dim = static_cast<int>(d),
                          .bf16 = a.q.dtype == DType::kBF16,
                          .scale = a.scale,
-                         .map = device_map(*a.mask, cuda::kFwdBlockQ, cuda::kFwdBlockK)};
-  cuda::flash_forward(p, /*stream=*/nullptr);
+                         .map = device_map(*a.mask, cuda::kFwdBlockQ, cuda::kFwdBlockK, stream)};
+  cuda::flash_forward(p, stream);
 }
 
-void CudaFlashKernel::backward(const BackwardArgs& a) {
+void CudaFlashKernel::backward(const BackwardArgs& a, const KernelContext& ctx) {
   CPB_REQUIRE(a.mask != nullptr, "cuda_flash: backward needs a mask");
   const int64_t sq = a.q.tokens, sk = a.k.tokens, hq = a.q.heads, hkv = a.k.heads, d = a.q.head_dim;
   check_qkv_out(a.q, a.k, a.v, a.out);
@@ -191,11 +195,13 @@ void CudaFlashKernel::backward(const BackwardArgs& a) {
   require_layout(a.dk, "dk", DType::kF32, sk, hkv, d);
   require_layout(a.dv, "dv", DType::kF32, sk, hkv, d);
   require_lse(a.lse, sq, hq);
+  const auto stream = static_cast<cudaStream_t>(ctx.stream);
   CPB_REQUIRE(a.mask->seq_q == sq && a.mask->seq_k == sk,
               "cuda_flash: mask is {}x{}, tensors are {}x{}", a.mask->seq_q, a.mask->seq_k, sq, sk);
   const std::size_t delta_bytes = static_cast<std::size_t>(std::max<int64_t>(sq * hq, 1)) * 4;
   if (delta_.bytes() < delta_bytes) {
-    CPB_CUDA_CHECK(cudaDeviceSynchronize());  // the old scratch may still be in use
+    // The old scratch may still be in use by work queued on this or another stream.
+    CPB_CUDA_CHECK(cudaDeviceSynchronize());
     delta_ = DeviceBuffer(alloc_, delta_bytes);
   }
   cuda::FlashBwdParams p{.q = dev(a.q),
@@ -217,8 +223,13 @@ void CudaFlashKernel::backward(const BackwardArgs& a) {
                          .bf16 = a.q.dtype == DType::kBF16,
                          .scale = a.scale,
                          .accumulate = a.accumulate,
-                         .map = device_map(*a.mask, cuda::kBwdBlockQ, cuda::kBwdBlockK)};
-  cuda::flash_backward(p, /*stream=*/nullptr);
+                         .map = device_map(*a.mask, cuda::kBwdBlockQ, cuda::kBwdBlockK, stream)};
+  cuda::flash_backward(p, stream);
+}
+
+KernelMemory CudaFlashKernel::memory() const {
+  const DeviceMemoryStats s = alloc_.stats();
+  return {.device_peak_bytes = s.peak_bytes, .driver_peak_used_bytes = s.driver_peak_used_bytes};
 }
 
 CPB_REGISTER_KERNEL(cuda_flash, CudaFlashKernel);

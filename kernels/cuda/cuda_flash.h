@@ -2,7 +2,8 @@
 // validates TensorViews, turns each Mask into device block maps (forward/dQ tiles
 // 128x64, dK/dV tiles 64x128) and caches them by mask contents, so the ring steps
 // of a CP method, which repeat a handful of masks, upload each one once. Work is
-// enqueued on the legacy default stream; callers synchronise as for any CUDA op.
+// enqueued on the context's stream (the execution's compute queue); callers
+// synchronise as for any CUDA op.
 #pragma once
 
 #include <cstdint>
@@ -18,12 +19,15 @@ namespace cpb {
 class CudaFlashKernel : public Kernel {
  public:
   Support supports(const AttentionShape& shape) const override;
-  void forward(const ForwardArgs& args) override;
-  void backward(const BackwardArgs& args) override;
+  using Kernel::backward;
+  using Kernel::forward;
+  void forward(const ForwardArgs& args, const KernelContext& ctx) override;
+  void backward(const BackwardArgs& args, const KernelContext& ctx) override;
+  // Block maps and backward scratch, from the kernel's own tracking allocator.
+  KernelMemory memory() const override;
 
   // Block maps uploaded so far (a repeated mask must not add to it).
   int64_t map_uploads() const { return map_uploads_; }
-  const DeviceAllocator& allocator() const { return alloc_; }
 
  private:
   void check_qkv_out(const TensorView& q, const TensorView& k, const TensorView& v,
@@ -35,7 +39,8 @@ class CudaFlashKernel : public Kernel {
     DeviceBuffer buffer;
     cuda::DeviceBlockMap view;
   };
-  const cuda::DeviceBlockMap& device_map(const Mask& mask, int block_q, int block_k);
+  const cuda::DeviceBlockMap& device_map(const Mask& mask, int block_q, int block_k,
+                                         cudaStream_t stream);
 
   static constexpr std::size_t kMapCacheSize = 64;
   DeviceAllocator alloc_;        // declared first: destroyed after the buffers it owns

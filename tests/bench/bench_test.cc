@@ -291,8 +291,10 @@ TEST(Memory, PeakRssIsReadable) {
 class ThrowingKernel : public Kernel {
  public:
   Support supports(const AttentionShape&) const override { return Support::yes(); }
-  void forward(const ForwardArgs&) override { throw std::runtime_error("boom in forward"); }
-  void backward(const BackwardArgs&) override {}
+  void forward(const ForwardArgs&, const KernelContext&) override {
+    throw std::runtime_error("boom in forward");
+  }
+  void backward(const BackwardArgs&, const KernelContext&) override {}
 };
 CPB_REGISTER_KERNEL(test_throwing, ThrowingKernel);
 
