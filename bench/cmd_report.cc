@@ -31,6 +31,7 @@ int run_report(const ReportArgs& a) {
   reports::find_table_metric(a.metric);  // reject a bad --metric before reading files
   auto policy = reports::parse_on_duplicate(a.on_duplicate);
   for (const auto& f : a.inputs) reports::require_not_an_input(a.out, "--out", {{f, "input"}});
+  if (!a.out.empty()) reports::check_writable(a.out);  // before any note is printed
   std::vector<reports::ReportSet> sets;
   for (const auto& f : a.inputs) sets.push_back(reports::read_report_set(f));
   auto merged = reports::merge_report_sets(sets, policy);
