@@ -54,27 +54,14 @@ struct SweepArgs {
   bool allow_new_cases = false;  // --resume: accept added cases (settings must match)
 };
 
+// A planned point as the runner takes it: case_spec() (shared with `run`) plus the
+// config's measurement options.
 CaseSpec to_spec(const SweepCase& c, const SweepRunOptions& r) {
-  CaseSpec s;
-  s.kernel = c.kernel;
-  s.mask = c.mask.get<MaskSpec>();
-  s.seq = c.seqlen;
-  s.heads_q = c.heads;
-  s.heads_kv = c.kv_heads;
-  s.head_dim = c.head_dim;
-  s.dtype = parse_dtype(c.dtype);
-  s.pass = parse_pass(c.pass);
+  CaseSpec s = case_spec(c);
   s.warmup = r.warmup;
   s.iters = r.iterations;
   s.seed = r.seed;
   s.verify = r.verify;
-  s.method = c.method;
-  s.cp.world = c.world;
-  s.cp.ulysses_degree = c.ulysses;
-  s.cp.ring_degree = c.ring;
-  s.cp.inner_ring = c.inner_ring;
-  s.cp.placement = c.placement == "strided" ? Placement::kStrided : Placement::kContiguous;
-  s.cp.sharding = c.sharding;
   s.timeout_seconds = r.timeout_s;
   // Repetitions are pooled from per-iteration samples, so every pooled statistic
   // (median, p10, p90, cv) is over the same population as iterations/min/max.

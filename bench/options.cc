@@ -367,33 +367,51 @@ std::vector<CaseSpec> expand_cases(const RunOptions& o, int world) {
     specs.push_back(spec);
   }
 
+  // The product itself is the sweep planner's, as `cpbench run` is a sweep of what
+  // was asked (one world, each method at its default layout, then the flags).
+  std::vector<nlohmann::json> mask_json;
+  for (const MaskSpec& m : specs) mask_json.push_back(m);
+  nlohmann::json axes = {
+      {"kernel", o.kernels}, {"method", o.methods},      {"sharding", o.shardings},
+      {"mask", mask_json},   {"seqlen", o.seqs},         {"heads", {o.heads_q}},
+      {"kv_heads", {hkv}},   {"head_dim", {o.head_dim}}, {"dtype", {o.dtype}},
+      {"pass", {o.pass}},    {"world", {world}}};
+  SweepConfig plan = parse_sweep_config(axes, "the command line", {}, PlanMode::kRun);
   std::vector<CaseSpec> cases;
-  std::set<std::string> seen;
-  for (const auto& kernel : o.kernels)
-    for (const auto& spec : specs)
-      for (int64_t seq : o.seqs)
-        for (const auto& method : o.methods)
-          for (const auto& sharding : o.shardings) {
-            CaseSpec c{.kernel = kernel,
-                       .mask = spec,
-                       .seq = seq,
-                       .heads_q = o.heads_q,
-                       .heads_kv = hkv,
-                       .head_dim = o.head_dim,
-                       .dtype = dtype,
-                       .pass = pass,
-                       .warmup = o.warmup,
-                       .iters = o.iters,
-                       .seed = o.seed,
-                       .verify = o.verify,
-                       .method = method,
-                       .cp = layout_config(method, world, degrees, o, sharding),
-                       .timeout_seconds = o.timeout_seconds,
-                       .keep_samples = o.keep_samples};
-            CPB_REQUIRE(seen.insert(c.id()).second, "case '{}' is listed twice", c.id());
-            cases.push_back(std::move(c));
-          }
+  for (const SweepCase& point : plan.cases) {
+    CaseSpec c = case_spec(point);
+    c.cp = layout_config(c.method, world, degrees, o, c.cp.sharding);
+    c.dtype = dtype;
+    c.pass = pass;
+    c.warmup = o.warmup;
+    c.iters = o.iters;
+    c.seed = o.seed;
+    c.verify = o.verify;
+    c.timeout_seconds = o.timeout_seconds;
+    c.keep_samples = o.keep_samples;
+    cases.push_back(std::move(c));
+  }
   return cases;
+}
+
+CaseSpec case_spec(const SweepCase& c) {
+  CaseSpec s;
+  s.kernel = c.kernel;
+  s.mask = c.mask.get<MaskSpec>();
+  s.seq = c.seqlen;
+  s.heads_q = c.heads;
+  s.heads_kv = c.kv_heads;
+  s.head_dim = c.head_dim;
+  s.dtype = parse_dtype(c.dtype);
+  s.pass = parse_pass(c.pass);
+  s.method = c.method;
+  s.cp = {.world = c.world,
+          .ulysses_degree = c.ulysses,
+          .ring_degree = c.ring,
+          .inner_ring = c.inner_ring,
+          .placement = c.placement == "strided" ? Placement::kStrided : Placement::kContiguous,
+          .sharding = c.sharding};
+  return s;
 }
 
 }  // namespace cpb::bench

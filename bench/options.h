@@ -1,7 +1,9 @@
 // Driver configuration: RunOptions is what the user asked for (comma lists allowed
 // on the sweep axes); expand_cases() turns it into CaseSpecs, one fully resolved
 // case each, validated before anything runs so bad input fails in a second with
-// exit 2. A JSON sweep config (issue 4) only has to produce the same RunOptions.
+// exit 2. `run` is a sweep of what was asked: its axes go through the sweep planner
+// (bench/sweep_config.h, PlanMode::kRun), and both commands turn a planned point
+// into a CaseSpec with case_spec().
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -12,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/sweep_config.h"
 #include "masks/mask_spec.h"
 #include "parallel/cp_method.h"
 
@@ -98,10 +101,17 @@ struct CaseSpec {
 };
 
 // Validates every value (names against the registries, sizes, Hq % Hkv, mask
-// parameters against each kind, window <= S via make_mask) and returns the cartesian
-// product kernels x masks x seqs x methods x shardings, in that nesting order.
-// Throws InputError naming the first bad value and what is allowed.
+// parameters against each kind, window <= S via make_mask), plans the product with
+// the sweep planner (PlanMode::kRun: methods x shardings x kernels x masks x seqs, in
+// that nesting order, as a sweep orders them) and applies --degrees, --inner-ring and
+// --placement to the methods that read them. Throws InputError naming the first bad
+// value and what is allowed.
 std::vector<CaseSpec> expand_cases(const RunOptions& opt, int world);
+
+// The case parameters of a planned point (kernel, mask, sizes, dtype, pass, method,
+// layout, sharding); the measurement fields (warmup, iters, seed, verify, timeout,
+// keep_samples) are the caller's: run's flags or the sweep config's.
+CaseSpec case_spec(const SweepCase& c);
 
 // The mask spec of `kind` with the command-line parameters it uses; a parameter
 // that none of the listed kinds uses is rejected in expand_cases.

@@ -787,14 +787,15 @@ struct Used {
 // heads, kv_heads, head_dim, dtype, pass, then the mask samples innermost (so a
 // group's samples are consecutive). Linear: each case is built once, never searched for.
 void expand(const Axes& a, const std::vector<Plan>& plans, const Parser& p, SweepConfig& cfg,
-            Used& used, std::vector<SweepCase>& out) {
+            Used& used, std::vector<SweepCase>& out, PlanMode mode) {
   for (const Plan& pl : plans) {
     const std::string& method = a.methods[pl.method];
     const int world = pl.world;
     const std::vector<int64_t> seqs = seqlens_at(a, world);
-    // World 1 has one shard: every sharding gives the same case.
+    // World 1 has one shard: every sharding gives the same case (a sweep makes it once).
+    const bool one_shard = world == 1 && mode == PlanMode::kSweep;
     const std::vector<std::string> shardings =
-        world == 1 ? std::vector<std::string>{"contiguous"} : a.shardings;
+        one_shard ? std::vector<std::string>{"contiguous"} : a.shardings;
     // Masks resolved per length (doclen rule); a resolution equal to an earlier one
     // (null) is the same case and is skipped.
     std::vector<std::vector<json>> spec_at(a.masks.size(), std::vector<json>(seqs.size()));
@@ -844,7 +845,7 @@ void expand(const Axes& a, const std::vector<Plan>& plans, const Parser& p, Swee
                         used.methods[pl.method] = used.kernels[ki] = used.seqs[si] = true;
                         used.masks[mi] = used.heads[hi] = used.kv_heads[kvi] = true;
                         used.head_dims[di] = used.dtypes[ti] = used.passes[pi] = true;
-                        if (world > 1) used.shardings[shi] = true;
+                        if (!one_shard) used.shardings[shi] = true;
                         if (l.placement_index != std::string::npos)
                           used.placements[l.placement_index] = true;
                         if (samples == 1) {
@@ -935,10 +936,22 @@ std::vector<json> parse_rules(const Parser& p, const std::string& key) {
 // The (world, method) pairs that run, with their layouts; the reasons for those that
 // do not go to cfg.dropped. Also checks that degrees/placement are read by some method.
 std::vector<Plan> plan_layouts(const Axes& a, const Parser& p, SweepConfig& cfg,
-                               std::vector<bool>& entry_used) {
+                               std::vector<bool>& entry_used, PlanMode mode) {
   const auto& reg = CpMethodRegistry::instance();
   std::vector<std::unique_ptr<CpMethod>> methods;
   for (const auto& m : a.methods) methods.push_back(reg.create(m));
+  if (mode == PlanMode::kRun) {  // each method as asked, at its default layout
+    std::vector<Plan> plans;
+    for (int world : a.worlds)
+      for (size_t mi = 0; mi < methods.size(); ++mi) {
+        CpLayout l = methods[mi]->default_layout(world);
+        plans.push_back({world,
+                         mi,
+                         {{l.ulysses, l.ring, l.inner_ring, std::string(to_string(l.placement)),
+                           std::string::npos}}});
+      }
+    return plans;
+  }
   auto any = [&](const std::function<bool(const CpMethod&)>& pred) {
     return std::any_of(methods.begin(), methods.end(), [&](auto& m) { return pred(*m); });
   };
@@ -1030,7 +1043,8 @@ std::string dropped_text(const SweepConfig& cfg) {
 }
 
 // Every axis value yields some case (before rules): one that does not is a typo.
-void check_used(const Axes& a, const Used& u, const Parser& p, const SweepConfig& cfg) {
+void check_used(const Axes& a, const Used& u, const Parser& p, const SweepConfig& cfg,
+                PlanMode mode) {
   auto check = [&](const std::string& axis, const std::vector<bool>& flags, size_t i, const json& v,
                    const std::string& hint) {
     if (!flags[i])
@@ -1043,7 +1057,8 @@ void check_used(const Axes& a, const Used& u, const Parser& p, const SweepConfig
   for (size_t i = 0; i < a.heads.size(); ++i)
     check("heads", u.heads, i, a.heads[i], "; kv_heads must divide heads");
   for (size_t i = 0; i < a.methods.size(); ++i) check("method", u.methods, i, a.methods[i], "");
-  bool multi_rank = std::any_of(a.worlds.begin(), a.worlds.end(), [](int w) { return w > 1; });
+  bool multi_rank = mode == PlanMode::kRun ||
+                    std::any_of(a.worlds.begin(), a.worlds.end(), [](int w) { return w > 1; });
   if (multi_rank)
     for (size_t i = 0; i < a.shardings.size(); ++i)
       check("sharding", u.shardings, i, a.shardings[i], "");
@@ -1117,7 +1132,8 @@ std::string SweepCase::label() const {
 
 const std::vector<std::pair<std::string, std::string>>& sweep_config_keys() { return kKeys; }
 
-SweepConfig parse_sweep_config(const json& j, const std::string& source, const SweepNames& names) {
+SweepConfig parse_sweep_config(const json& j, const std::string& source, const SweepNames& names,
+                               PlanMode mode) {
   Parser p(j, source, names);
   check_top_level(p, j);
   SweepConfig cfg;
@@ -1131,7 +1147,7 @@ SweepConfig parse_sweep_config(const json& j, const std::string& source, const S
   cfg.mask_samples = a.mask_samples;
 
   std::vector<bool> entry_used(a.degrees.size(), false);
-  std::vector<Plan> plans = plan_layouts(a, p, cfg, entry_used);
+  std::vector<Plan> plans = plan_layouts(a, p, cfg, entry_used, mode);
   int64_t n = count_cases(a, plans);
   if (n > kMaxSweepCases)
     CPB_INPUT_ERROR(
@@ -1142,8 +1158,8 @@ SweepConfig parse_sweep_config(const json& j, const std::string& source, const S
 
   Used used(a);
   std::vector<SweepCase> all;
-  expand(a, plans, p, cfg, used, all);
-  check_used(a, used, p, cfg);
+  expand(a, plans, p, cfg, used, all, mode);
+  check_used(a, used, p, cfg, mode);
   apply_rules(p, all, cfg);
   if (cfg.cases.empty())
     CPB_INPUT_ERROR("{}: the sweep has no case left ({})", source, dropped_text(cfg));

@@ -112,9 +112,17 @@ int64_t eval_degree_rule(const std::string& text, const std::map<std::string, in
 // in the report, in seed order (at least one).
 nlohmann::json summarise_mask_samples(const std::vector<nlohmann::json>& samples);
 
+// How the planner treats layouts. kSweep enumerates: each method's sweep_layouts (or
+// those the degree entries pick), only where it runs_on the world, one shard on world 1.
+// kRun is `cpbench run`, a sweep of exactly what was asked: each method at its
+// default_layout even where it cannot run (the runner records it unsupported, with the
+// reason), shardings kept as given; `degrees` / `placement` are not config keys there
+// (run applies its flags per case, bench/options.h).
+enum class PlanMode { kSweep, kRun };
+
 // Parses and expands; throws InputError naming `source`, the key and what is allowed.
 SweepConfig parse_sweep_config(const nlohmann::json& j, const std::string& source,
-                               const SweepNames& names = {});
+                               const SweepNames& names = {}, PlanMode mode = PlanMode::kSweep);
 // Reads `path` (InputError when unreadable or not JSON) and parses it.
 SweepConfig load_sweep_config(const std::string& path, const SweepNames& names = {});
 
