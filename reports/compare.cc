@@ -383,64 +383,65 @@ double relative_range(std::vector<double> v) {
 // says the shift is real. Run-level noise: with >= 2 runs a side, the spread of the
 // runs' medians; with one run a side, that run's own p10-p90 width (iterations of one
 // run share its load, so a shift smaller than its spread is not evidence).
+// What the data say about a shift: the test, its p-value and whether the new side is
+// significantly larger or smaller.
+struct Evidence {
+  std::string test;
+  double p_value = -1;
+  bool larger = false, smaller = false;
+};
+
+// One-sided Mann-Whitney U both ways, when the sizes can reach alpha at all.
+std::optional<Evidence> rank_test(const std::vector<double>& base, const std::vector<double>& now,
+                                  double alpha, bool now_is_larger, const char* name) {
+  if (mann_whitney_min_p(base.size(), now.size()) > alpha) return std::nullopt;
+  double p_up = mann_whitney_greater(base, now), p_down = mann_whitney_greater(now, base);
+  return Evidence{name, now_is_larger ? p_up : p_down, p_up <= alpha, p_down <= alpha};
+}
+
+double middle(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+// Relative p10-p90 width of one run's step times.
+double p10_p90_width(const json& st) {
+  double med = st.value("median", 0.0);
+  return med > 0 ? (st.value("p90", med) - st.value("p10", med)) / med : 0.0;
+}
+
 MetricChange judge_step(const json& bs, const json& ns, const std::vector<double>& base_runs,
                         const std::vector<double>& new_runs, double thr,
                         const CompareOptions& options) {
-  MetricChange mc;
-  mc.metric = "step";
-  mc.base = bs.value("median", 0.0);
-  mc.now = ns.value("median", 0.0);
-  const bool runs = base_runs.size() >= 2 && new_runs.size() >= 2;
-  bool sig_larger = false, sig_smaller = false;
+  MetricChange mc{
+      .metric = "step", .base = bs.value("median", 0.0), .now = ns.value("median", 0.0)};
+  Evidence ev;
   double noise = 0;
-  if (runs) {
-    auto mid = [](std::vector<double> v) {
-      std::sort(v.begin(), v.end());
-      return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-    };
-    mc.base = mid(base_runs);
-    mc.now = mid(new_runs);
+  if (base_runs.size() >= 2 && new_runs.size() >= 2) {
+    // Runs in separate processes: their medians are the samples, their spread the noise.
+    mc.base = middle(base_runs);
+    mc.now = middle(new_runs);
     noise = std::max(relative_range(base_runs), relative_range(new_runs));
     mc.threshold_from =
         fmt::format("between-run spread of {}+{} runs", base_runs.size(), new_runs.size());
-    if (mann_whitney_min_p(base_runs.size(), new_runs.size()) <= options.alpha) {
-      mc.test = "runs mann-whitney";
-      double p_up = mann_whitney_greater(base_runs, new_runs);
-      double p_down = mann_whitney_greater(new_runs, base_runs);
-      mc.p_value = mc.now >= mc.base ? p_up : p_down;
-      sig_larger = p_up <= options.alpha;
-      sig_smaller = p_down <= options.alpha;
-    } else {
-      mc.test = "run ranges";  // every new run beyond every base run
-      sig_larger = *std::min_element(new_runs.begin(), new_runs.end()) >
-                   *std::max_element(base_runs.begin(), base_runs.end());
-      sig_smaller = *std::max_element(new_runs.begin(), new_runs.end()) <
-                    *std::min_element(base_runs.begin(), base_runs.end());
-    }
+    const auto [bmin, bmax] = std::minmax_element(base_runs.begin(), base_runs.end());
+    const auto [nmin, nmax] = std::minmax_element(new_runs.begin(), new_runs.end());
+    ev = rank_test(base_runs, new_runs, options.alpha, mc.now >= mc.base, "runs mann-whitney")
+             .value_or(Evidence{"run ranges", -1, *nmin > *bmax, *nmax < *bmin});
   } else {
-    auto width = [](const json& st) {
-      double med = st.value("median", 0.0);
-      return med > 0 ? (st.value("p90", med) - st.value("p10", med)) / med : 0.0;
-    };
-    noise = std::max(width(bs), width(ns));
+    // One run a side: its iterations share its load, so its own spread is the noise.
+    noise = std::max(p10_p90_width(bs), p10_p90_width(ns));
     mc.threshold_from = "run p10-p90 spread";
-    auto xs = samples_of(bs), ys = samples_of(ns);
-    if (mann_whitney_min_p(xs.size(), ys.size()) <= options.alpha) {
-      mc.test = "mann-whitney";
-      double p_up = mann_whitney_greater(xs, ys), p_down = mann_whitney_greater(ys, xs);
-      mc.p_value = mc.now >= mc.base ? p_up : p_down;
-      sig_larger = p_up <= options.alpha;
-      sig_smaller = p_down <= options.alpha;
-    } else {
-      mc.test = "p10-p90";
-      sig_larger = ns.value("p10", mc.now) > bs.value("p90", mc.base);
-      sig_smaller = ns.value("p90", mc.now) < bs.value("p10", mc.base);
-    }
+    ev = rank_test(samples_of(bs), samples_of(ns), options.alpha, mc.now >= mc.base, "mann-whitney")
+             .value_or(Evidence{"p10-p90", -1, ns.value("p10", mc.now) > bs.value("p90", mc.base),
+                                ns.value("p90", mc.now) < bs.value("p10", mc.base)});
   }
+  mc.test = ev.test;
+  mc.p_value = ev.p_value;
   mc.change = rel_change(mc.base, mc.now);
   mc.threshold = std::max(thr, noise);
   if (mc.threshold == thr) mc.threshold_from = "--threshold";
-  mc.verdict = judge(mc.change, true, thr, mc.threshold, sig_larger, sig_smaller);
+  mc.verdict = judge(mc.change, true, thr, mc.threshold, ev.larger, ev.smaller);
   return mc;
 }
 
