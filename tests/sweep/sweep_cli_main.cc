@@ -6,6 +6,7 @@
 
 #include "bench/commands.h"
 #include "common/errors.h"
+#include "parallel/agree.h"
 #include "reports/atomic_write.h"
 
 int main(int argc, char** argv) {
@@ -25,6 +26,9 @@ int main(int argc, char** argv) {
   } catch (const cpb::reports::WriteError& e) {  // as bench/main.cc: exit 3
     fmt::print(stderr, "cpbench: write failed: {}\n", e.what());
     return cpb::reports::kExitWriteFailed;
+  } catch (const cpb::AgreedError& e) {  // a failure every rank agreed on: its status
+    fmt::print(stderr, "cpbench: error: {}\n", e.what());
+    return e.exit_code();
   }
   return 0;
 }
