@@ -88,23 +88,18 @@ void read_field(const json& v, MaskSpec& spec, const Field& f) {
 }
 
 // Bounds every generator relies on, checked before it computes with the value (a
-// block of 2^63 overflowed `seq + block`): sizes and counts in [0, seq], fractions
-// finite. Each generator then checks its own tighter rule.
-void check_range(const MaskSpec& spec, const Field& f, int64_t seq) {
+// block of 2^63 overflowed `seq + block`): sizes and counts in [0, kMaxSeq], so a sum
+// of two stays far inside int64, and fractions finite. Not [0, seq]: a block or a
+// cap (max_doc) larger than seq is legal (one block; cuts nothing). Each generator
+// then checks its own tighter rule (a window at most seq, ...).
+void check_range(const MaskSpec& spec, const Field& f) {
   std::visit(
       [&](auto member) {
         using T = std::remove_cvref_t<decltype(spec.*member)>;
-        // An optional cap (max_doc) may exceed seq: it then cuts nothing.
-        if constexpr (std::is_same_v<T, int64_t>) {
-          if (f.omit_zero)
-            CPB_REQUIRE(spec.*member >= 0 && spec.*member <= kMaxSeq,
-                        "mask '{}': {} = {} must be in [0, {}] (2^30)", spec.kind, f.name,
-                        spec.*member, kMaxSeq);
-          else
-            CPB_REQUIRE(spec.*member >= 0 && spec.*member <= seq,
-                        "mask '{}': {} = {} must be in [0, seq = {}]", spec.kind, f.name,
-                        spec.*member, seq);
-        }
+        if constexpr (std::is_same_v<T, int64_t>)
+          CPB_REQUIRE(spec.*member >= 0 && spec.*member <= kMaxSeq,
+                      "mask '{}': {} = {} must be in [0, {}] (2^30)", spec.kind, f.name,
+                      spec.*member, kMaxSeq);
         if constexpr (std::is_same_v<T, double>)
           CPB_REQUIRE(std::isfinite(spec.*member), "mask '{}': {} = {} must be a finite number",
                       spec.kind, f.name, spec.*member);
@@ -127,7 +122,7 @@ Mask make_mask(const MaskSpec& spec, int64_t seq) {
   const MaskKindDef& def = find_mask_kind(spec.kind);
   CPB_REQUIRE(seq >= 1 && seq <= kMaxSeq, "sequence length {} must be in [1, {}] (2^30)", seq,
               kMaxSeq);
-  for (const auto& name : def.params) check_range(spec, field(name), seq);
+  for (const auto& name : def.params) check_range(spec, field(name));
   Mask m = def.make(spec, seq);
   CPB_CHECK(m.seq_q == seq && m.seq_k == seq, "generator '{}' built a {}x{} mask for seq {}",
             spec.kind, m.seq_q, m.seq_k, seq);

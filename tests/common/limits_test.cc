@@ -112,7 +112,7 @@ TEST(Limits, EverySizeIsCheckedAndTheLimitNamed) {
   o = base;
   o.masks = {"block_causal_document"};
   o.mask_params.values["block"] = std::numeric_limits<int64_t>::max();
-  expect_refused(o, {"block = 9223372036854775807", "[0, seq = 64]"});
+  expect_refused(o, {"block = 9223372036854775807", "[0, 1073741824]"});
   o = base;
   o.mask_seed = 5;
   expect_refused(o, {"--mask-seed 5", "causal", "causal_document"});
