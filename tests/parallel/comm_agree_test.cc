@@ -57,6 +57,33 @@ TEST(Agree, LongReasonIsTruncated) {
   EXPECT_EQ(a.reason.size(), kMaxReasonBytes);
 }
 
+// A failure on one rank outside a case (rank 0's journal, say): every rank throws the
+// same AgreedError, with the failing rank's status and message, none waits.
+TEST(Agree, RaiseIfAnyThrowsTheFailingRanksErrorOnEveryRank) {
+  auto comm = world_dup();
+  const int p = comm->size(), r = comm->rank();
+  EXPECT_NO_THROW(raise_if_any(*comm, 0, ""));
+  const int failing = p - 1;
+  try {
+    raise_if_any(*comm, r == failing ? 3 : 0, r == failing ? "disk full" : "");
+    ADD_FAILURE() << "rank " << r << " did not throw";
+  } catch (const AgreedError& e) {
+    EXPECT_EQ(e.exit_code(), 3);
+    EXPECT_EQ(std::string(e.what()),
+              failing == 0 ? std::string("disk full") : fmt::format("rank {}: disk full", failing));
+  }
+  // The worst status wins: a write failure (3) over bad input (2).
+  if (p >= 2) {
+    try {
+      raise_if_any(*comm, r == 0 ? 2 : (r == 1 ? 3 : 0), fmt::format("from {}", r));
+      ADD_FAILURE() << "rank " << r << " did not throw";
+    } catch (const AgreedError& e) {
+      EXPECT_EQ(e.exit_code(), 3);
+      EXPECT_EQ(std::string(e.what()), "rank 1: from 1");
+    }
+  }
+}
+
 TEST(World, AutoUnderMpirunIsMpi) {
   int argc = 0;
   char** argv = nullptr;
