@@ -437,8 +437,11 @@ int run_main(int argc, char** argv) {
   run->add_option("--head-dim", opt.head_dim, "head dim D (default 64)");
   run->add_option("--dtype", opt.dtype, "fp32 | bf16 | fp16 (default fp32)");
   run->add_option("--pass", opt.pass, "fwd | bwd | fwd+bwd (default fwd+bwd)");
-  run->add_option("--warmup", opt.warmup, "untimed iterations (default 1)");
-  run->add_option("--iters", opt.iters, "timed iterations, same on every rank (default 5)");
+  // Ranges here too, so a value beyond int names the limit, not "Could not convert".
+  run->add_option("--warmup", opt.warmup, "untimed iterations (default 1)")
+      ->check(CLI::Range(int64_t{0}, kMaxIterations));
+  run->add_option("--iters", opt.iters, "timed iterations, same on every rank (default 5)")
+      ->check(CLI::Range(int64_t{1}, kMaxIterations));
   run->add_option("--seed", opt.seed, "data seed; also the mask seed unless --mask-seed")
       ->check(non_negative);
   run->add_flag("--verify", opt.verify, "compare with cpu_reference on the gathered tensors");
