@@ -8,14 +8,17 @@
 #include <mpi.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "kernels/tolerance.h"
 #include "masks/generators.h"
 #include "masks/mask_spec.h"
 #include "parallel/cp_method.h"
@@ -111,33 +114,31 @@ bool same_everywhere(const std::string& s) {
   return true;
 }
 
-struct Tolerance {
-  float atol, rtol;
-};
-Tolerance tolerance(DType dt) {
-  return dt == DType::kF32 ? Tolerance{2e-4f, 2e-4f} : Tolerance{3e-2f, 3e-2f};
-}
-
-// Compares `got` with `ref` elementwise (atol + rtol * |ref|); -inf must match.
+// Compares `got` with `ref` as --verify does (kernels/tolerance.h, kCpMethod): the
+// largest error within the bound for the tensor's largest |ref|; -inf (a row that
+// sees no key) must match exactly.
 void compare(const char* what, const std::vector<float>& got, const std::vector<float>& ref,
-             Tolerance tol, const std::string& name) {
+             DType dtype, Quantity quantity, const std::string& name) {
   ASSERT_EQ(got.size(), ref.size());
-  int bad = 0;
-  double max_err = 0;
+  const Tolerance tol = tolerance(Comparison::kCpMethod, dtype, quantity);
+  int bad_inf = 0;
+  double max_err = 0, max_ref = 0;
+  std::size_t worst = 0;
   for (std::size_t i = 0; i < ref.size(); ++i) {
     const float r = ref[i], g = got[i];
-    bool ok;
     if (std::isinf(r)) {
-      ok = g == r;
-    } else {
-      ok = std::isfinite(g) && std::fabs(g - r) <= tol.atol + tol.rtol * std::fabs(r);
-      if (std::isfinite(g)) max_err = std::max<double>(max_err, std::fabs(g - r));
+      if (g != r && bad_inf++ < 3)
+        ADD_FAILURE() << name << ": " << what << "[" << i << "] = " << g << ", reference " << r;
+      continue;
     }
-    if (!ok && bad++ < 3)
-      ADD_FAILURE() << name << ": " << what << "[" << i << "] = " << g << ", reference " << r;
+    const double err = std::isfinite(g) ? std::fabs(double(g) - r) : HUGE_VAL;
+    if (err > max_err) max_err = err, worst = i;
+    max_ref = std::max<double>(max_ref, std::fabs(r));
   }
-  EXPECT_EQ(bad, 0) << name << ": " << what << " has " << bad << " bad elements, max abs err "
-                    << max_err;
+  EXPECT_EQ(bad_inf, 0) << name << ": " << what << " has " << bad_inf << " wrong -inf rows";
+  EXPECT_TRUE(tol.accepts(max_err, max_ref))
+      << name << ": " << what << " max abs err " << max_err << " at [" << worst << "] (got "
+      << got[worst] << ", reference " << ref[worst] << ") > bound " << tol.bound(max_ref);
 }
 
 std::vector<float> as_floats(const TensorView& v) {
@@ -147,6 +148,50 @@ std::vector<float> as_floats(const TensorView& v) {
       for (int64_t x = 0; x < v.head_dim; ++x)
         out.push_back(load_as_float(v.data, v.dtype, v.offset(t, h) + x));
   return out;
+}
+
+// Single-rank cpu_reference results over the whole sequence and mask, as floats.
+struct Reference {
+  std::vector<float> out, lse, dq, dk, dv;
+};
+
+// The reference of `c`'s problem, computed once: it depends on the mask, shape and
+// dtype only (inputs come from fixed seeds), never on the method, layout or
+// sharding, and the suites cross those with every mask (a per-process memo keeps
+// the suite's time to the methods' own).
+const Reference& reference(const Case& c, const Mask& mask, const HostTensor& q,
+                           const HostTensor& k, const HostTensor& v, const HostTensor& dout,
+                           float scale) {
+  static std::map<std::string, Reference> memo;
+  const std::string key = fmt::format("{} S={} Hq={} Hkv={} D={} {}", c.mask_kind, c.seq, c.heads_q,
+                                      c.heads_kv, c.head_dim, to_string(c.dtype));
+  if (auto it = memo.find(key); it != memo.end()) return it->second;
+  const int64_t S = c.seq, hq = c.heads_q, hk = c.heads_kv, d = c.head_dim;
+  HostTensor rout(S, hq, d, c.dtype), rdq(S, hq, d, DType::kF32), rdk(S, hk, d, DType::kF32),
+      rdv(S, hk, d, DType::kF32);
+  Lse rlse(S, hq);
+  auto kernel = KernelRegistry::instance().create("cpu_reference");
+  kernel->forward({.q = q.view,
+                   .k = k.view,
+                   .v = v.view,
+                   .mask = &mask,
+                   .out = rout.view,
+                   .lse = rlse.view,
+                   .scale = scale});
+  kernel->backward({.q = q.view,
+                    .k = k.view,
+                    .v = v.view,
+                    .mask = &mask,
+                    .out = rout.view,
+                    .dout = dout.view,
+                    .lse = rlse.view,
+                    .dq = rdq.view,
+                    .dk = rdk.view,
+                    .dv = rdv.view,
+                    .scale = scale,
+                    .accumulate = false});
+  return memo[key] = {as_floats(rout.view), rlse.data, as_floats(rdq.view), as_floats(rdk.view),
+                      as_floats(rdv.view)};
 }
 
 // Runs one case on every rank. Returns the agreed support reason ("" = ran).
@@ -235,30 +280,7 @@ std::string run_case(Case c) {
   world().all_gather(pack.data(), all.data(), pack.size() * sizeof(float), Device::kCpu);
   if (world().rank() != 0) return "";
 
-  // Reference: one rank, whole sequence, whole mask.
-  HostTensor rout(S, hq, d, c.dtype), rdq(S, hq, d, DType::kF32), rdk(S, hk, d, DType::kF32),
-      rdv(S, hk, d, DType::kF32);
-  Lse rlse(S, hq);
-  auto ref = KernelRegistry::instance().create("cpu_reference");
-  ref->forward({.q = q.view,
-                .k = k.view,
-                .v = v.view,
-                .mask = &mask,
-                .out = rout.view,
-                .lse = rlse.view,
-                .scale = problem.scale});
-  ref->backward({.q = q.view,
-                 .k = k.view,
-                 .v = v.view,
-                 .mask = &mask,
-                 .out = rout.view,
-                 .dout = dout.view,
-                 .lse = rlse.view,
-                 .dq = rdq.view,
-                 .dk = rdk.view,
-                 .dv = rdv.view,
-                 .scale = problem.scale,
-                 .accumulate = false});
+  const Reference& ref = reference(c, mask, q, k, v, dout, problem.scale);
 
   // Scatter the gathered rows to global order.
   std::vector<float> gout(S * hq * d), glse(S * hq), gdq(S * hq * d), gdk(S * hk * d),
@@ -283,29 +305,50 @@ std::string run_case(Case c) {
     }
   }
   for (int64_t g = 0; g < S; ++g) EXPECT_EQ(seen[g], 1) << name << ": token " << g;
-  const Tolerance tol = tolerance(c.dtype);
-  compare("out", gout, as_floats(rout.view), tol, name);
-  compare("lse", glse, rlse.data, Tolerance{1e-4f, 1e-4f}, name);
-  compare("dq", gdq, as_floats(rdq.view), tol, name);
-  compare("dk", gdk, as_floats(rdk.view), tol, name);
-  compare("dv", gdv, as_floats(rdv.view), tol, name);
+  compare("out", gout, ref.out, c.dtype, Quantity::kOut, name);
+  compare("lse", glse, ref.lse, c.dtype, Quantity::kLse, name);
+  compare("dq", gdq, ref.dq, c.dtype, Quantity::kGrad, name);
+  compare("dk", gdk, ref.dk, c.dtype, Quantity::kGrad, name);
+  compare("dv", gdv, ref.dv, c.dtype, Quantity::kGrad, name);
   return "";
 }
 
 const std::vector<std::string> kShardings = {"contiguous", "zigzag", "striped", "balanced"};
-const std::vector<std::string> kMethods = {"ulysses", "ring_p2p", "ring_allgather", "usp",
-                                           "loongtrain"};
 
-// Canonical degrees of each method at world P (the hybrid ones as 2-D as P allows).
-CpConfig canonical(const std::string& method, int P) {
-  CpConfig c;
-  if (method == "ulysses") c.ulysses_degree = P;
-  if (method == "ring_p2p" || method == "ring_allgather") c.ring_degree = P;
-  if (method == "usp" || method == "loongtrain") {
-    c.ulysses_degree = P % 2 == 0 && P >= 4 ? 2 : 1;
-    c.ring_degree = P / c.ulysses_degree;
-    c.inner_ring = method == "usp" ? c.ring_degree : (c.ring_degree % 2 == 0 ? 2 : c.ring_degree);
-  }
+// Every registered method that runs on `world` ranks: the suite names no method,
+// so a method linked in (tests' own test_echo included) is tested without edits here.
+std::vector<std::string> methods_on(int world) {
+  std::vector<std::string> out;
+  for (const std::string& name : CpMethodRegistry::instance().names())
+    if (CpMethodRegistry::instance().create(name)->runs_on(world)) out.push_back(name);
+  return out;
+}
+
+bool reads(const CpMethod& m, LayoutAxis axis) {
+  const auto a = m.axes();
+  return std::find(a.begin(), a.end(), axis) != a.end();
+}
+
+// How far a layout spreads: head-parallel, ring, and an inner ring narrower than the ring.
+int spread(const CpLayout& l) {
+  return (l.ulysses > 1) + (l.ring > 1) + (l.inner_ring > 1 && l.inner_ring < l.ring);
+}
+
+// The layout the wide suites run a method in: of the layouts a sweep enumerates,
+// the first that uses the most of head parallelism, ring and inner ring at world P.
+CpLayout widest_layout(const std::string& method, int P) {
+  const auto m = CpMethodRegistry::instance().create(method);
+  std::vector<CpLayout> layouts = m->sweep_layouts(P);
+  CpLayout best = m->default_layout(P);
+  for (const CpLayout& l : layouts)
+    if (spread(l) > spread(best)) best = l;
+  return best;
+}
+
+// A case of `method` in its widest layout, with heads every degree of P divides.
+Case wide_case(const std::string& method, int P, const std::string& sharding) {
+  Case c{.method = method, .config = make_config(widest_layout(method, P), P, sharding)};
+  if (8 % P) c.heads_q = 6, c.heads_kv = 3;  // P = 3: Ulysses cannot split Hq=8
   return c;
 }
 
@@ -314,17 +357,31 @@ class CpMethods : public testing::Test {
   void SetUp() override { omp_set_num_threads(1); }  // P ranks share 2 cores
 };
 
+// The suite really is the registry's: at least the built-in methods, plus test_echo
+// (tests/parallel/test_only_method.cc) from nothing but its object file being linked.
+TEST_F(CpMethods, SuiteEnumeratesTheRegistry) {
+  const auto names = CpMethodRegistry::instance().names();
+  EXPECT_NE(std::find(names.begin(), names.end(), "test_echo"), names.end());
+  for (const std::string& name : names) {
+    const auto m = CpMethodRegistry::instance().create(name);
+    EXPECT_FALSE(m->label().empty()) << name;
+    const int P = world().size();
+    if (!m->runs_on(P)) continue;
+    EXPECT_FALSE(m->sweep_layouts(P).empty()) << name;
+    for (const CpLayout& l : m->sweep_layouts(P))
+      EXPECT_EQ(m->normalise(l, P), l) << name << " sweeps a layout it does not read";
+  }
+}
+
 // Every method x sharding x mask kind, fp32, GQA Hq=8 / Hkv=2.
 TEST_F(CpMethods, EveryMethodShardingAndMaskMatchesReference) {
   const int P = world().size();
   int ran = 0, total = 0;
-  for (const auto& method : kMethods)
+  for (const auto& method : methods_on(P))
     for (const auto& sharding : kShardings)
       for (const auto& kind : mask_kind_table()) {
-        Case c{.method = method, .config = canonical(method, P), .mask_kind = kind.name};
-        c.config.sharding = sharding;
-        // Ulysses at P=3 cannot split Hq=8: use 6 query heads there.
-        if (P == 3) c.heads_q = 6, c.heads_kv = 3;
+        Case c = wide_case(method, P, sharding);
+        c.mask_kind = kind.name;
         std::string why = run_case(c);
         ++total;
         if (why.empty())
@@ -340,15 +397,11 @@ TEST_F(CpMethods, EveryMethodShardingAndMaskMatchesReference) {
 TEST_F(CpMethods, HeadConfigurations) {
   const int P = world().size();
   const std::pair<int, int> heads[] = {{8, 8}, {8, 2}, {8, 1}, {6, 3}, {6, 1}};
-  for (const auto& method : kMethods)
+  for (const auto& method : methods_on(P))
     for (auto [hq, hk] : heads) {
-      Case c{.method = method,
-             .config = canonical(method, P),
-             .mask_kind = "causal_document",
-             .heads_q = hq,
-             .heads_kv = hk,
-             .head_dim = 32};
-      c.config.sharding = "zigzag";
+      Case c = wide_case(method, P, "zigzag");
+      c.mask_kind = "causal_document";
+      c.heads_q = hq, c.heads_kv = hk, c.head_dim = 32;
       const int U = c.config.ulysses_degree;
       const bool expect_ok = hq % U == 0 && (hk % U == 0 || U % hk == 0);
       std::string why = run_case(c);
@@ -359,30 +412,25 @@ TEST_F(CpMethods, HeadConfigurations) {
     }
 }
 
-// Every 2-D layout of usp and loongtrain: all degree pairs, both placements,
-// every inner ring width.
-TEST_F(CpMethods, HybridDegreesAndPlacements) {
+// Every layout a sweep enumerates for each method (all degree splits, every
+// inner ring width where read), both placements where the method reads one.
+TEST_F(CpMethods, EverySweepLayoutAndPlacement) {
   const int P = world().size();
-  for (int U = 1; U <= P; ++U) {
-    if (P % U) continue;
-    const int R = P / U;
-    for (Placement pl : {Placement::kContiguous, Placement::kStrided})
-      for (const std::string method : {"usp", "loongtrain"})
-        for (int W = 1; W <= R; ++W) {
-          if (R % W || (method == "usp" && W != R)) continue;
-          for (int hk : {8, 1}) {
-            Case c{.method = method,
-                   .config = {.ulysses_degree = U,
-                              .ring_degree = R,
-                              .inner_ring = W,
-                              .placement = pl,
-                              .sharding = "zigzag"},
-                   .mask_kind = "causal_document",
-                   .heads_kv = hk};
-            if (8 % U) c.heads_q = 6, c.heads_kv = 3;  // P = 3
-            std::string why = run_case(c);
-            EXPECT_TRUE(why.empty()) << c.name() << ": " << why;
-          }
+  for (const auto& method : methods_on(P)) {
+    const auto m = CpMethodRegistry::instance().create(method);
+    std::vector<Placement> placements = {Placement::kContiguous};
+    if (reads(*m, LayoutAxis::kPlacement)) placements.push_back(Placement::kStrided);
+    for (CpLayout l : m->sweep_layouts(P))
+      for (Placement pl : placements)
+        for (int hk : {8, 1}) {
+          l.placement = pl;
+          Case c{.method = method,
+                 .config = make_config(l, P, "zigzag"),
+                 .mask_kind = "causal_document",
+                 .heads_kv = hk};
+          if (8 % l.ulysses) c.heads_q = 6, c.heads_kv = 3;  // P = 3
+          std::string why = run_case(c);
+          EXPECT_TRUE(why.empty()) << c.name() << ": " << why;
         }
   }
 }
@@ -391,18 +439,18 @@ TEST_F(CpMethods, HybridDegreesAndPlacements) {
 // tolerance.
 TEST_F(CpMethods, HalfPrecisionMatchesReference) {
   const int P = world().size();
-  for (const auto& method : kMethods)
+  for (const auto& method : methods_on(P))
     for (const std::string kind : {"causal", "document", "sliding_window"})
       for (DType dt : {DType::kBF16, DType::kF16}) {
-        Case c{.method = method, .config = canonical(method, P), .mask_kind = kind, .dtype = dt};
-        c.config.sharding = "zigzag";
-        if (P == 3) c.heads_q = 6, c.heads_kv = 3;
+        Case c = wide_case(method, P, "zigzag");
+        c.mask_kind = kind, c.dtype = dt;
         std::string why = run_case(c);
         EXPECT_TRUE(why.empty()) << c.name() << ": " << why;
       }
 }
 
 // Cases a method cannot run are refused with the reason, the same on every rank.
+// Each rule is stated over what the method declares (runs_on, axes, layouts).
 TEST_F(CpMethods, UnsupportedCasesSayWhy) {
   const int P = world().size();
   auto refused = [&](Case c, const std::string& needle) {
@@ -411,68 +459,56 @@ TEST_F(CpMethods, UnsupportedCasesSayWhy) {
     EXPECT_NE(why.find(needle), std::string::npos)
         << c.name() << ": '" << why << "' lacks '" << needle << "'";
   };
-  auto make = [](std::string method, int U, int R, int W, int64_t seq = 96, int64_t hq = 8,
-                 int64_t hk = 2) {
-    CpConfig cfg;
-    cfg.ulysses_degree = U;
-    cfg.ring_degree = R;
-    cfg.inner_ring = W;
-    Case c;
-    c.method = std::move(method);
-    c.config = cfg;
-    c.seq = seq;
-    c.heads_q = hq;
-    c.heads_kv = hk;
-    return c;
-  };
-  if (P > 1) {
-    refused(make("none", 1, 1, 1), "exactly 1 rank");
-    // S not divisible by the zigzag chunk count 2P.
-    Case c = make("ring_p2p", 1, P, 1, 2 * P * 6 + 1);
-    c.config.sharding = "zigzag";
-    refused(c, fmt::format("S={}", c.seq));
-    refused(make("usp", P, 2, 1), "is not the world size");
-    refused(make("ulysses", P, 1, 1, 96, 7, 7), "Hq=7");
+  for (const std::string& method : CpMethodRegistry::instance().names()) {
+    const auto m = CpMethodRegistry::instance().create(method);
+    if (!m->runs_on(P)) {  // e.g. the single-rank baseline on P > 1 ranks
+      refused(Case{.method = method, .config = make_config({}, P, "contiguous")}, "");
+      continue;
+    }
+    const CpLayout def = widest_layout(method, P);
+    auto make = [&](CpLayout l, int64_t seq = 96, int64_t hq = 8, int64_t hk = 2) {
+      return Case{.method = method,
+                  .config = make_config(l, P, "contiguous"),
+                  .seq = seq,
+                  .heads_q = hq,
+                  .heads_kv = hk};
+    };
+    const int U = def.ulysses;
+    if (P > 1) {
+      // S not divisible by the zigzag chunk count 2P.
+      Case c = make(def, 2 * P * 6 + 1, 8 % P ? 6 : 8, 8 % P ? 3 : 2);
+      c.config.sharding = "zigzag";
+      refused(c, fmt::format("S={}", c.seq));
+    }
+    if (reads(*m, LayoutAxis::kUlysses) && reads(*m, LayoutAxis::kRing))
+      refused(make({.ulysses = P, .ring = 2}), "is not the world size");
+    if (reads(*m, LayoutAxis::kInnerRing) && P % 3 != 0)
+      refused(make({.ulysses = 1, .ring = P, .inner_ring = 3}), "does not divide");
+    if (U > 1 && 7 % U != 0) refused(make(def, 96, 7, 7), "Hq=7");
+    // 3 KV heads can be neither split over nor replicated across degree U.
+    if (U > 1 && 24 % U == 0 && 3 % U != 0 && U % 3 != 0) refused(make(def, 96, 24, 3), "Hkv=3");
+    if (m->runs_on(2)) {  // a multi-rank method shards the sequence: it names a bad sharding
+      Case bad = make(def);
+      if (8 % P) bad.heads_q = 6, bad.heads_kv = 3;
+      bad.config.sharding = "no_such_sharding";
+      refused(bad, "no_such_sharding");
+    }
   }
-  if (P == 4 || P == 8) {
-    refused(make("loongtrain", 1, P, 3), "does not divide");
-    // 3 KV heads can be neither split over nor replicated across degree 4 or 8.
-    refused(make("ulysses", P, 1, 1, 96, 24, 3), "Hkv=3");
-  }
-  Case bad = make("ring_p2p", 1, P, 1);
-  bad.config.sharding = "no_such_sharding";
-  refused(bad, "no_such_sharding");
 }
 
 // Other sizes (S 48 and 240, D 16 and 32) and strided (non-packed) local views.
 TEST_F(CpMethods, SizesAndStridedViews) {
   const int P = world().size();
-  for (const auto& method : kMethods)
+  for (const auto& method : methods_on(P))
     for (int64_t seq : {48, 240})
       for (int64_t d : {16, 32})
         for (bool strided : {false, true}) {
-          Case c{.method = method,
-                 .config = canonical(method, P),
-                 .mask_kind = strided ? "causal_sliding_window" : "causal_document",
-                 .seq = seq,
-                 .head_dim = d,
-                 .strided = strided};
-          c.config.sharding = seq == 48 ? "balanced" : "zigzag";
-          if (P == 3) c.heads_q = 6, c.heads_kv = 3;
+          Case c = wide_case(method, P, seq == 48 ? "balanced" : "zigzag");
+          c.mask_kind = strided ? "causal_sliding_window" : "causal_document";
+          c.seq = seq, c.head_dim = d, c.strided = strided;
           std::string why = run_case(c);
           EXPECT_TRUE(why.empty()) << c.name() << ": " << why;
         }
-}
-
-// The single-rank baseline runs and is exact (same kernel as the reference path).
-TEST_F(CpMethods, NoneOnOneRank) {
-  if (world().size() != 1) GTEST_SKIP() << "none needs 1 rank";
-  for (const auto& kind : mask_kind_table()) {
-    Case c;
-    c.method = "none";
-    c.mask_kind = kind.name;
-    EXPECT_EQ(run_case(c), "") << kind.name;
-  }
 }
 
 }  // namespace
