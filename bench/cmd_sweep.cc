@@ -143,8 +143,8 @@ std::vector<json> resume_cases(const SweepArgs& args, const json& identity,
   return j.cases;
 }
 
-int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_line, int* argc,
-              char*** argv) {
+// Phase 1: the config as the command line adjusts it (--repeat, --keep-samples).
+SweepConfig load_config(const SweepArgs& args) {
   SweepNames names{.kernels = KernelRegistry::instance().names(),
                    .methods = CpMethodRegistry::instance().names(),
                    .shardings = ShardingRegistry::instance().names(),
@@ -156,31 +156,251 @@ int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_lin
     cfg.run.max_repeat = std::max(cfg.run.max_repeat, args.repeat);
   }
   if (args.keep_samples) cfg.run.keep_samples = true;
+  return cfg;
+}
+
+void print_dry_run(const SweepConfig& cfg) {
+  for (size_t i = 0; i < cfg.cases.size(); ++i)
+    fmt::print("{:>4}/{} {}\n", i + 1, cfg.cases.size(), cfg.cases[i].label());
+  for (const auto& [why, n] : cfg.dropped) fmt::print("dropped {}: {}\n", n, why);
+  if (!cfg.sample_groups.empty())
+    fmt::print("mask samples: {} group(s) of {} seeds, each also reported as one summary\n",
+               cfg.sample_groups.size(), cfg.mask_samples);
+}
+
+// The cases of this launch size (as planned points and as runner specs); the rest
+// belong to launches of other sizes.
+struct LaunchCases {
+  std::vector<SweepCase> cases;
+  std::vector<CaseSpec> specs;
+  std::map<int, int> other_worlds;  // world size -> cases
+  std::string other_worlds_text() const {
+    std::vector<std::string> parts;
+    for (const auto& [w, n] : other_worlds) parts.push_back(fmt::format("{} at world {}", n, w));
+    return fmt::format("{}", fmt::join(parts, ", "));
+  }
+};
+
+LaunchCases launch_cases(const SweepConfig& cfg, int world) {
+  LaunchCases l;
+  for (const auto& c : cfg.cases) {
+    if (c.world == world) {
+      l.cases.push_back(c);
+      l.specs.push_back(to_spec(c, cfg.run));
+    } else {
+      ++l.other_worlds[c.world];
+    }
+  }
+  return l;
+}
+
+// Phase 2, collective: rank 0 owns the files (checks --out, reads the resume journal);
+// any failure there is agreed so every rank stops with its message. Returns the
+// finished cases by id (last record wins) and which planned cases they cover, the
+// same on every rank.
+std::map<std::string, json> resume_or_start(const SweepArgs& args, const SweepConfig& cfg,
+                                            const LaunchCases& l, Communicator& world,
+                                            std::vector<double>& skip) {
+  const int P = world.size();
+  std::string problem;
+  int problem_code = 2;  // the exit status `problem` calls for (rank_failure.h)
+  if (l.cases.empty())
+    problem = fmt::format(
+        "{}: no case has world {} (the launch size); world sizes in the "
+        "config: {}",
+        args.config, P, fmt::join(l.other_worlds, ", "));
+  std::vector<json> done_records;
+  if (world.rank() == 0 && problem.empty()) {
+    try {
+      reports::check_writable(args.out);
+      if (!args.resume.empty())
+        done_records = resume_cases(args, sweep_identity(cfg, P), l.specs, P);
+    } catch (const std::exception& e) {  // any failure here is rank 0's alone: agree it
+      problem = e.what();
+      problem_code = exit_code_of(e);
+    }
+  }
+  raise_if_any(world, problem.empty() ? 0 : problem_code, problem);
+  std::map<std::string, json> done;  // id -> record, last one wins
+  for (const auto& r : done_records) done[r["id"].get<std::string>()] = r;
+  skip.assign(l.specs.size(), 0);
+  for (size_t i = 0; i < l.specs.size(); ++i) skip[i] = done.count(l.specs[i].id()) ? 1 : 0;
+  world.all_reduce(skip.data(), skip.size(), ReduceOp::kMax);
+  world.reset_stats();
+  return done;
+}
+
+// Rank 0's journal: the header, then (into a new journal) the resumed cases, so the
+// journal alone rebuilds the report. A failure is left in `problem` / `code` for the
+// caller to agree on; a new journal left without its header is removed.
+reports::Journal open_journal(const SweepArgs& args, const SweepConfig& cfg, int world_size,
+                              const std::string& path, const std::string& start_time,
+                              const std::vector<std::string>& command_line,
+                              const std::map<std::string, json>& done, std::string& problem,
+                              int& code) {
+  reports::Journal journal;
+  bool append = !args.resume.empty() && args.resume == path;
+  try {
+    journal = reports::Journal(path, /*truncate=*/!append);
+    journal.append(
+        reports::journal_header(sweep_identity(cfg, world_size), {{"start_time_utc", start_time},
+                                                                  {"command_line", command_line},
+                                                                  {"world_size", world_size},
+                                                                  {"sweep", cfg.name}}));
+    if (!append)
+      for (const auto& [id, r] : done) journal.append(r);
+  } catch (const std::exception& e) {
+    problem = e.what();
+    code = exit_code_of(e);
+    std::error_code ec;
+    if (!append && journal.is_open() && std::filesystem::file_size(path, ec) == 0)
+      std::filesystem::remove(path, ec);
+  }
+  return journal;
+}
+
+// One case with its repetitions, collectively: runs until rank 0's stopping rule says
+// enough (it decides for everyone) or a repetition fails (that fails the case). The
+// pooled result on rank 0; the status record on the others.
+json run_repetitions(const CaseSpec& spec, RunContext& ctx, const SweepRunOptions& run) {
+  const int rank = ctx.world->rank();
+  std::vector<json> reps;
+  json result;
+  for (;;) {
+    reports::CaseResult r = run_case(spec, ctx);
+    // All ranks know the status; metrics live on rank 0.
+    if (r.status != "ok") return json(r);
+    if (rank != 0) result = json(r);
+    double stop = 0;
+    if (rank == 0) {
+      reps.push_back(json(r));
+      stop = sweep_should_stop(run, pool_progress(reps)) ? 1 : 0;
+    }
+    ctx.world->all_reduce(&stop, 1, ReduceOp::kMax);  // rank 0 decides for everyone
+    if (stop != 0) break;
+  }
+  return rank == 0 ? pool_repetitions(reps, run.keep_samples) : result;
+}
+
+bool verification_failed(const json& c) {
+  return c.contains("verification") && c["verification"].is_object() &&
+         c["verification"].value("skipped_reason", "").empty() &&
+         !c["verification"].value("passed", false);
+}
+
+// Phase 4, rank 0: the report is what the journal holds (finished cases, resumed
+// ones included, in config order), with its summary and the mask sample groups.
+// `worst` rises to 1 when a case in it failed.
+json build_report(const SweepArgs& args, const SweepConfig& cfg, const LaunchCases& l,
+                  const std::string& journal_path, reports::Provenance prov, int world_size,
+                  int* worst) {
+  std::map<std::string, json> by_id;
+  for (const auto& r : journal_cases(journal_path, world_size))
+    by_id[r["id"].get<std::string>()] = r;
+  reports::Report report;
+  report.provenance = std::move(prov);
+  report.config = {{"sweep", cfg.raw},
+                   {"sweep_file", args.config},
+                   {"journal", journal_path},
+                   {"world_size", world_size},
+                   {"run",
+                    {{"warmup", cfg.run.warmup},
+                     {"iterations", cfg.run.iterations},
+                     {"repeat", cfg.run.repeat},
+                     {"max_repeat", cfg.run.max_repeat},
+                     {"min_time_s", cfg.run.min_time_s},
+                     {"max_cv", cfg.run.max_cv},
+                     {"keep_samples", cfg.run.keep_samples}}},
+                   {"cases_other_world_sizes", cfg.cases.size() - l.cases.size()}};
+  json doc = report;
+  json out_cases = json::array();
+  json summary = {{"cases", 0},   {"ok", 0},  {"unsupported", 0},        {"error", 0},
+                  {"timeout", 0}, {"oom", 0}, {"verification_failed", 0}};
+  std::map<int, std::vector<json>> groups;  // mask sample group -> its records
+  for (size_t i = 0; i < l.specs.size(); ++i) {
+    auto it = by_id.find(l.specs[i].id());
+    if (it == by_id.end()) continue;
+    const json& c = it->second;
+    out_cases.push_back(c);
+    std::string st = c.value("status", "");
+    if (summary.contains(st)) summary[st] = summary[st].get<int>() + 1;
+    if (verification_failed(c))
+      summary["verification_failed"] = summary["verification_failed"].get<int>() + 1;
+    if (l.cases[i].sample_group >= 0) groups[l.cases[i].sample_group].push_back(c);
+  }
+  summary["cases"] = out_cases.size();
+  // Resumed cases count too: the exit status describes the whole report.
+  if (summary["error"].get<int>() + summary["timeout"].get<int>() + summary["oom"].get<int>() > 0)
+    *worst = std::max(*worst, 1);
+  doc["cases"] = out_cases;
+  for (const auto& [g, records] : groups)
+    doc["mask_samples"].push_back(summarise_mask_samples(records));
+  doc["summary"] = summary;
+  auto problems = reports::validate_report(doc);
+  CPB_CHECK(problems.empty(), "the sweep report is invalid: {}", fmt::join(problems, "; "));
+  return doc;
+}
+
+// A case past its timeout stops the job (a rank stuck in a collective cannot be freed
+// otherwise), but first rank 0 journals it as "timeout", so a resumed sweep skips it
+// and goes on. Other ranks give rank 0 a moment to write.
+struct InFlight {
+  std::mutex mutex;
+  json record;  // the case running now, as a timeout record
+
+  void set(const CaseSpec& spec) {
+    reports::CaseResult t;
+    t.id = spec.id();
+    t.params = spec.params_json();
+    t.status = "timeout";
+    t.reason = "watchdog";
+    t.wall_seconds = spec.timeout_seconds;
+    std::lock_guard<std::mutex> lock(mutex);
+    record = json(t);
+  }
+  void clear() {
+    std::lock_guard<std::mutex> lock(mutex);
+    record = json();
+  }
+};
+
+void on_watchdog(int rank, InFlight& in_flight, reports::Journal& journal,
+                 const std::string& message) {
+  if (rank == 0) {
+    std::lock_guard<std::mutex> lock(in_flight.mutex);
+    if (!in_flight.record.is_null()) {
+      in_flight.record["reason"] = message;
+      try {
+        journal.append(in_flight.record);
+      } catch (const std::exception& e) {
+        fmt::print(stderr, "{} could not journal the timeout: {}\n", rank_tag(), e.what());
+      }
+    }
+  } else {
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+  }
+  fmt::print(stderr, "{}\n", message);  // it starts with this rank's tag
+  abort_job_bounded(kWatchdogExitCode, kAbortGraceSeconds);
+}
+
+int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_line, int* argc,
+              char*** argv) {
+  SweepConfig cfg = load_config(args);
   CPB_REQUIRE(!args.out.empty() || args.dry_run, "cpbench sweep needs --out report.json");
   const std::string journal_path = !args.journal.empty()  ? args.journal
                                    : !args.resume.empty() ? args.resume
                                                           : args.out + ".jsonl";
   const bool lead = launcher_rank() == 0;
-  if (!args.dry_run) {
-    // Writing the report or the journal over an input would destroy it.
-    reports::require_not_an_input(args.out, "--out",
-                                  {{journal_path, "journal"},
-                                   {args.resume, "--resume journal"},
-                                   {args.config, "sweep config"}});
-    reports::require_not_an_input(journal_path, "journal", {{args.config, "sweep config"}});
-  }
-
   if (args.dry_run) {
-    if (lead) {
-      for (size_t i = 0; i < cfg.cases.size(); ++i)
-        fmt::print("{:>4}/{} {}\n", i + 1, cfg.cases.size(), cfg.cases[i].label());
-      for (const auto& [why, n] : cfg.dropped) fmt::print("dropped {}: {}\n", n, why);
-      if (!cfg.sample_groups.empty())
-        fmt::print("mask samples: {} group(s) of {} seeds, each also reported as one summary\n",
-                   cfg.sample_groups.size(), cfg.mask_samples);
-    }
+    if (lead) print_dry_run(cfg);
     return 0;
   }
+  // Writing the report or the journal over an input would destroy it.
+  reports::require_not_an_input(args.out, "--out",
+                                {{journal_path, "journal"},
+                                 {args.resume, "--resume journal"},
+                                 {args.config, "sweep config"}});
+  reports::require_not_an_input(journal_path, "journal", {{args.config, "sweep config"}});
 
   reports::Provenance prov;
   if (lead) prov = reports::collect_local_provenance(command_line);
@@ -194,165 +414,52 @@ int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_lin
     // Collective: every rank names its CPU so each host in the report gets its own.
     const std::vector<std::string> cpu_models = gather_strings(*world, reports::local_cpu_model());
 
-    // Cases of this launch size; the rest belong to another launch.
-    std::vector<SweepCase> cases;
-    std::map<int, int> other_worlds;  // world size -> cases
-    auto worlds_text = [&] {
-      std::vector<std::string> parts;
-      for (const auto& [w, n] : other_worlds) parts.push_back(fmt::format("{} at world {}", n, w));
-      return fmt::format("{}", fmt::join(parts, ", "));
-    };
-    for (const auto& c : cfg.cases) {
-      if (c.world == P)
-        cases.push_back(c);
-      else
-        ++other_worlds[c.world];
-    }
-    std::string problem;
-    int problem_code = 2;  // the exit status `problem` calls for (rank_failure.h)
-    if (cases.empty())
-      problem = fmt::format(
-          "{}: no case has world {} (the launch size); world sizes in the "
-          "config: {}",
-          args.config, P, fmt::join(other_worlds, ", "));
-    // Rank 0 owns the files: check them, read the resume journal, tell everyone.
-    std::vector<json> done_records;
-    if (rank == 0 && problem.empty()) {
-      try {
-        reports::check_writable(args.out);
-        if (!args.resume.empty()) {
-          std::vector<CaseSpec> planned;
-          for (const auto& c : cases) planned.push_back(to_spec(c, cfg.run));
-          done_records = resume_cases(args, sweep_identity(cfg, P), planned, P);
-        }
-      } catch (const std::exception& e) {  // any failure here is rank 0's alone: agree it
-        problem = e.what();
-        problem_code = exit_code_of(e);
-      }
-    }
-    raise_if_any(*world, problem.empty() ? 0 : problem_code, problem);
+    const LaunchCases launch = launch_cases(cfg, P);
+    std::vector<double> skip;
+    const std::map<std::string, json> done = resume_or_start(args, cfg, launch, *world, skip);
+    const std::vector<CaseSpec>& specs = launch.specs;
     // Rank 0 writes the journal; when that fails (disk full: exit 3, or anything else),
-    // every rank stops here with rank 0's message instead of waiting in the next case's
+    // every rank stops with rank 0's message instead of waiting in the next case's
     // collectives for a rank that left.
     std::string write_problem;
     int write_code = 0;
     auto stop_on_write_failure = [&] { raise_if_any(*world, write_code, write_problem); };
 
-    std::vector<CaseSpec> specs;
-    for (const auto& c : cases) specs.push_back(to_spec(c, cfg.run));
-    std::map<std::string, json> done;  // id -> record, last one wins
-    for (const auto& r : done_records) done[r["id"].get<std::string>()] = r;
-    std::vector<double> skip(specs.size(), 0);
-    for (size_t i = 0; i < specs.size(); ++i) skip[i] = done.count(specs[i].id()) ? 1 : 0;
-    world->all_reduce(skip.data(), skip.size(), ReduceOp::kMax);
-    world->reset_stats();
-
     reports::Journal journal;
     if (rank == 0) {
-      bool append = !args.resume.empty() && args.resume == journal_path;
-      try {
-        journal = reports::Journal(journal_path, /*truncate=*/!append);
-        journal.append(reports::journal_header(sweep_identity(cfg, P),
-                                               {{"start_time_utc", prov.start_time_utc},
-                                                {"command_line", command_line},
-                                                {"world_size", P},
-                                                {"sweep", cfg.name}}));
-        // Carry resumed cases into a new journal so it alone rebuilds the report.
-        if (!append)
-          for (const auto& [id, r] : done) journal.append(r);
-      } catch (const std::exception& e) {
-        write_problem = e.what();
-        write_code = exit_code_of(e);
-        // A new journal without its header line resumes nothing: do not leave it.
-        std::error_code ec;
-        if (!append && journal.is_open() && std::filesystem::file_size(journal_path, ec) == 0)
-          std::filesystem::remove(journal_path, ec);
-      }
+      journal = open_journal(args, cfg, P, journal_path, prov.start_time_utc, command_line, done,
+                             write_problem, write_code);
       int n_skip = static_cast<int>(std::count(skip.begin(), skip.end(), 1.0));
       fmt::print(stderr, "cpbench sweep '{}': {} case(s) on {} rank(s) ({}){}{}; journal {}\n",
                  cfg.name.empty() ? args.config : cfg.name, specs.size(), P, world->backend(),
                  n_skip ? fmt::format(", {} already done (resume)", n_skip) : "",
-                 other_worlds.empty()
+                 launch.other_worlds.empty()
                      ? ""
                      : fmt::format(", skipping cases of other world sizes ({}: launch with "
                                    "that many ranks)",
-                                   worlds_text()),
+                                   launch.other_worlds_text()),
                  journal_path);
     }
     stop_on_write_failure();
 
-    // A case past its timeout stops the job (a rank stuck in a collective cannot be
-    // freed otherwise), but first rank 0 journals it as "timeout", so a resumed sweep
-    // skips it and goes on. Other ranks give rank 0 a moment to write.
-    struct InFlight {
-      std::mutex mutex;
-      json record;  // the case running now, as a timeout record
-    } in_flight;
-    Watchdog dog([&](const std::string& message) {
-      if (rank == 0) {
-        std::lock_guard<std::mutex> lock(in_flight.mutex);
-        if (!in_flight.record.is_null()) {
-          in_flight.record["reason"] = message;
-          try {
-            journal.append(in_flight.record);
-          } catch (const std::exception& e) {
-            fmt::print(stderr, "{} could not journal the timeout: {}\n", rank_tag(), e.what());
-          }
-        }
-      } else {
-        std::this_thread::sleep_for(std::chrono::seconds(2));
-      }
-      fmt::print(stderr, "{}\n", message);  // it starts with this rank's tag
-      abort_job_bounded(kWatchdogExitCode, kAbortGraceSeconds);
-    });
+    InFlight in_flight;
+    Watchdog dog(
+        [&](const std::string& message) { on_watchdog(rank, in_flight, journal, message); });
     ctx.watchdog = &dog;
     const auto start = SteadyClock::now();
     size_t to_run = static_cast<size_t>(std::count(skip.begin(), skip.end(), 0.0)), ran = 0;
     for (size_t i = 0; i < specs.size(); ++i) {
       if (skip[i] != 0) continue;
-      if (rank == 0) {
-        reports::CaseResult t;
-        t.id = specs[i].id();
-        t.params = specs[i].params_json();
-        t.status = "timeout";
-        t.reason = "watchdog";
-        t.wall_seconds = specs[i].timeout_seconds;
-        std::lock_guard<std::mutex> lock(in_flight.mutex);
-        in_flight.record = json(t);
-      }
-      std::vector<json> reps;
-      json result;
-      for (;;) {
-        reports::CaseResult r = run_case(specs[i], ctx);
-        // All ranks know the status; metrics live on rank 0.
-        if (r.status != "ok") {
-          result = json(r);
-          reps.clear();  // a failed repetition fails the case
-          break;
-        }
-        if (rank != 0) result = json(r);
-        double stop = 0;
-        if (rank == 0) {
-          reps.push_back(json(r));
-          stop = sweep_should_stop(cfg.run, pool_progress(reps)) ? 1 : 0;
-        }
-        world->all_reduce(&stop, 1, ReduceOp::kMax);  // rank 0 decides for everyone
-        if (stop != 0) break;
-      }
-      if (rank == 0 && !reps.empty()) result = pool_repetitions(reps, cfg.run.keep_samples);
+      if (rank == 0) in_flight.set(specs[i]);
+      json result = run_repetitions(specs[i], ctx, cfg.run);
       ++ran;
       std::string status = result.value("status", "?");
       if (status == "error" || status == "timeout" || status == "oom")
         exit_code = std::max(exit_code, 1);
-      if (rank == 0 && result.contains("verification") && result["verification"].is_object() &&
-          result["verification"].value("skipped_reason", "").empty() &&
-          !result["verification"].value("passed", false))
+      if (rank == 0 && verification_failed(result))
         exit_code = std::max(exit_code, 1);  // a case that did not pass; 3 is a write failure
       if (rank == 0) {
-        {
-          std::lock_guard<std::mutex> lock(in_flight.mutex);
-          in_flight.record = json();
-        }
+        in_flight.clear();
         try {
           journal.append(result);
         } catch (const std::exception& e) {
@@ -363,66 +470,18 @@ int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_lin
         double elapsed = std::chrono::duration<double>(SteadyClock::now() - start).count();
         double eta = elapsed / double(ran) * double(to_run - ran);
         fmt::print(stderr, "[{}/{}] {} | {} | elapsed {}, ETA {}\n", i + 1, specs.size(),
-                   cases[i].label(), result_line(result), fmt_duration(elapsed), fmt_duration(eta));
+                   launch.cases[i].label(), result_line(result), fmt_duration(elapsed),
+                   fmt_duration(eta));
       }
       stop_on_write_failure();
     }
 
     if (rank == 0) {
-      // The report is what the journal holds: finished cases in config order.
-      std::map<std::string, json> by_id;
-      for (const auto& r : journal_cases(journal_path, P)) by_id[r["id"].get<std::string>()] = r;
-      reports::Report report;
       prov.end_time_utc = reports::utc_now_iso8601();
       reports::assign_hosts(prov, ctx.hostnames, cpu_models);
       prov.gpu = local_gpu_provenance();
       prov.communicator = world->backend();
-      report.provenance = prov;
-      report.config = {{"sweep", cfg.raw},
-                       {"sweep_file", args.config},
-                       {"journal", journal_path},
-                       {"world_size", P},
-                       {"run",
-                        {{"warmup", cfg.run.warmup},
-                         {"iterations", cfg.run.iterations},
-                         {"repeat", cfg.run.repeat},
-                         {"max_repeat", cfg.run.max_repeat},
-                         {"min_time_s", cfg.run.min_time_s},
-                         {"max_cv", cfg.run.max_cv},
-                         {"keep_samples", cfg.run.keep_samples}}},
-                       {"cases_other_world_sizes", cfg.cases.size() - cases.size()}};
-      json doc = report;
-      json out_cases = json::array();
-      json summary = {{"cases", 0},   {"ok", 0},  {"unsupported", 0},        {"error", 0},
-                      {"timeout", 0}, {"oom", 0}, {"verification_failed", 0}};
-      for (const auto& s : specs) {
-        auto it = by_id.find(s.id());
-        if (it == by_id.end()) continue;
-        const json& c = it->second;
-        out_cases.push_back(c);
-        std::string st = c.value("status", "");
-        if (summary.contains(st)) summary[st] = summary[st].get<int>() + 1;
-        if (c.contains("verification") && c["verification"].is_object() &&
-            c["verification"].value("skipped_reason", "").empty() &&
-            !c["verification"].value("passed", false))
-          summary["verification_failed"] = summary["verification_failed"].get<int>() + 1;
-      }
-      summary["cases"] = out_cases.size();
-      // Resumed cases count too: the exit status describes the whole report.
-      if (summary["error"].get<int>() + summary["timeout"].get<int>() + summary["oom"].get<int>() >
-          0)
-        exit_code = std::max(exit_code, 1);
-      doc["cases"] = out_cases;
-      // mask_samples: one summary per group of cases that differ only in the mask seed.
-      std::map<int, std::vector<json>> groups;
-      for (size_t i = 0; i < specs.size(); ++i)
-        if (auto it = by_id.find(specs[i].id()); cases[i].sample_group >= 0 && it != by_id.end())
-          groups[cases[i].sample_group].push_back(it->second);
-      for (const auto& [g, records] : groups)
-        doc["mask_samples"].push_back(summarise_mask_samples(records));
-      doc["summary"] = summary;
-      auto problems = reports::validate_report(doc);
-      CPB_CHECK(problems.empty(), "the sweep report is invalid: {}", fmt::join(problems, "; "));
+      json doc = build_report(args, cfg, launch, journal_path, prov, P, &exit_code);
       try {
         reports::write_json_atomic(args.out, doc);
       } catch (const reports::WriteError& e) {
@@ -431,11 +490,12 @@ int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_lin
             "rebuilds the report once there is space",
             e.what(), journal_path, journal_path, args.out));
       }
+      const json& summary = doc["summary"];
       double elapsed = std::chrono::duration<double>(SteadyClock::now() - start).count();
       fmt::print(stderr,
                  "cpbench sweep: {} case(s) in {}: {} ok, {} unsupported, {} error, {} timeout; "
                  "report {}\n",
-                 out_cases.size(), fmt_duration(elapsed), summary["ok"].get<int>(),
+                 summary["cases"].get<int>(), fmt_duration(elapsed), summary["ok"].get<int>(),
                  summary["unsupported"].get<int>(), summary["error"].get<int>(),
                  summary["timeout"].get<int>(), args.out);
     }
