@@ -287,6 +287,19 @@ TEST(Validator, RejectsBadSamplesEmptyIdsWorldMismatchAndWrongMedians) {
               d["cases"][0]["metrics"]["step_seconds"]["median"] = 0.0111;
             }).find(st + ".median"),
             std::string::npos);
+  // Repetition medians (a sweep whose repetitions kept no per-iteration times): the
+  // median is theirs, min and max are of every iteration and only bound them.
+  EXPECT_EQ(problems_with([&](json& d) {
+              auto& st = d["cases"][0]["metrics"]["step_seconds"];
+              st["samples"] = {0.0105, 0.0115};
+              st["median"] = 0.011;
+              st["samples_kind"] = "repetition_median";
+            }),
+            "");
+  EXPECT_NE(problems_with([&](json& d) {
+              d["cases"][0]["metrics"]["step_seconds"]["samples_kind"] = "per_rank";
+            }).find(st + ".samples_kind"),
+            std::string::npos);
   EXPECT_NE(problems_with([&](json& d) { d["cases"][0]["id"] = ""; }).find("cases[0].id"),
             std::string::npos);
   // A world size of 2 with one rank entry, however the world size is stated.
