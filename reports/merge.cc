@@ -257,24 +257,38 @@ std::string mask_label(const json& mask) {
   return fmt::format("{}({})", kind, fmt::join(parts, ","));
 }
 
+namespace {
+
+// The layout part of a label, as the method declared it: params.layout without its
+// "P<world>" head ("u2r4w2-strided", "" for a method with no degrees), so this file
+// never names a method. Reports written before params.layout show every degree.
+std::string layout_label(const json& p) {
+  if (p.contains("layout") && p["layout"].is_string()) {
+    const std::string id = p["layout"].get<std::string>();
+    const size_t dash = id.find('-');
+    return dash == std::string::npos ? "" : id.substr(dash + 1);
+  }
+  if (!p.contains("degrees") || !p["degrees"].is_object()) return "";
+  const json& d = p["degrees"];
+  std::string out =
+      fmt::format("u{}r{}w{}", d.value("ulysses", 1), d.value("ring", 1), d.value("inner_ring", 1));
+  if (p.value("placement", "") == "strided") out += "-strided";
+  return out;
+}
+
+}  // namespace
+
 std::string case_label(const json& c) {
   const json p = c.value("params", json::object());
   auto s = [&](const char* k) {
     return p.contains(k) && p[k].is_string() ? p[k].get<std::string>() : std::string("?");
   };
   auto i = [&](const char* k) { return p.contains(k) ? p[k].dump() : std::string("?"); };
-  std::string deg;
-  if (p.contains("degrees") && p["degrees"].is_object()) {
-    const json& d = p["degrees"];
-    std::string m = s("method");
-    if (m == "usp" || m == "loongtrain")
-      deg = fmt::format(" u{}r{}{}", d.value("ulysses", 1), d.value("ring", 1),
-                        m == "loongtrain" ? fmt::format("w{}", d.value("inner_ring", 1)) : "");
-    if ((m == "usp" || m == "loongtrain") && s("placement") == "strided") deg += " strided";
-  }
-  return fmt::format("{} P={}{} {} {} {} S={} H={}/{} D={} {} {}", s("method"), case_world(c), deg,
-                     s("sharding"), s("kernel"), mask_label(p.value("mask", json())), i("seq"),
-                     i("heads_q"), i("heads_kv"), i("head_dim"), s("dtype"), s("pass"));
+  const std::string layout = layout_label(p);
+  return fmt::format("{} P={}{}{} {} {} {} S={} H={}/{} D={} {} {}", s("method"), case_world(c),
+                     layout.empty() ? "" : " ", layout, s("sharding"), s("kernel"),
+                     mask_label(p.value("mask", json())), i("seq"), i("heads_q"), i("heads_kv"),
+                     i("head_dim"), s("dtype"), s("pass"));
 }
 
 }  // namespace cpb::reports
