@@ -36,6 +36,20 @@ inline std::string escape_bytes(std::string_view s, size_t max_bytes = 120) {
   return out;
 }
 
+// A message as one line: control characters (a newline inside an argument or a
+// file's text that the message quotes) shown as \xNN, everything else as is.
+inline std::string single_line(std::string_view s) {
+  std::string out;
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f)
+      out += fmt::format("\\x{:02x}", c);
+    else
+      out += ch;
+  }
+  return out;
+}
+
 // Length of the UTF-8 sequence starting at s[i], or 0 when it is not well formed
 // (overlong forms, surrogates and code points above U+10FFFF are not).
 inline size_t utf8_sequence_length(std::string_view s, size_t i) {

@@ -488,14 +488,14 @@ int run_main(int argc, char** argv) {
     return lead ? app.exit(e) : 0;
   } catch (const CLI::ParseError& e) {
     if (lead) {
-      std::string msg = e.what();
+      std::string msg = single_line(e.what());  // CLI11 echoes arguments as given
       if (app.get_subcommands().empty() && argc > 1 && argv[1][0] != '-') {
         // An unknown first word: say which, and what would have been accepted.
         std::vector<std::string> names;
         for (const auto* sub : app.get_subcommands({})) names.push_back(sub->get_name());
         fmt::print(stderr,
                    "cpbench: unknown subcommand '{}'; subcommands: {} (see `cpbench --help`)\n",
-                   argv[1], fmt::join(names, ", "));
+                   single_line(argv[1]), fmt::join(names, ", "));
       } else {
         fmt::print(stderr, "cpbench: {} (see `cpbench{}{} --help`)\n", msg,
                    app.get_subcommands().empty() ? "" : " ",
@@ -539,7 +539,7 @@ int main(int argc, char** argv) {
     if (cpb::launcher_rank() == 0)
       fmt::print(stderr, "cpbench: {}: {}\n",
                  e.exit_code() == cpb::reports::kExitWriteFailed ? "write failed" : "error",
-                 e.what());
+                 cpb::bench::single_line(e.what()));
     else
       std::this_thread::sleep_for(std::chrono::milliseconds(500));  // as below
     return e.exit_code();
@@ -547,7 +547,7 @@ int main(int argc, char** argv) {
     // The cases that ran are good (the journal keeps every one it could write); the
     // output could not be written: its own exit status, 3.
     if (cpb::launcher_rank() == 0)
-      fmt::print(stderr, "cpbench: write failed: {}\n", e.what());
+      fmt::print(stderr, "cpbench: write failed: {}\n", cpb::bench::single_line(e.what()));
     else
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
     return cpb::reports::kExitWriteFailed;
@@ -555,7 +555,7 @@ int main(int argc, char** argv) {
     // Every rank fails alike on bad input; one of them says so. The file:line prefix
     // names the check that fired, the rest names the value and what is allowed.
     if (cpb::launcher_rank() == 0) {
-      fmt::print(stderr, "cpbench: error: {}\n", e.what());
+      fmt::print(stderr, "cpbench: error: {}\n", cpb::bench::single_line(e.what()));
     } else {
       // mpirun kills the job as soon as one rank exits non-zero: give rank 0 a
       // moment to print the message this rank is not allowed to repeat.
@@ -563,7 +563,7 @@ int main(int argc, char** argv) {
     }
     return 2;
   } catch (const std::exception& e) {
-    fmt::print(stderr, "cpbench: internal error: {}\n", e.what());
+    fmt::print(stderr, "cpbench: internal error: {}\n", cpb::bench::single_line(e.what()));
     return 1;
   }
 }

@@ -12,3 +12,6 @@ set -e
 # An overlong encoding of '/' (0xc0 0xaf) is not UTF-8 either.
 "$expect" 2 "argument 3 'a\\\\xc0\\\\xafb' is not valid UTF-8" "$cpb" mask --mask \
   "$(printf 'a\300\257b')" --seq 64
+# A control character inside an argument is echoed as \x0a, so the message stays one line.
+"$expect" 2 "unknown kernel 'a\\\\x0ab'" "$cpb" run --kernel "$(printf 'a\nb')" --dry-run
+"$expect" 2 "not expected: .*--\\\\x0aimeout" "$cpb" run "$(printf -- '--\nimeout')" text
