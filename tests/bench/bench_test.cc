@@ -183,6 +183,36 @@ RunOptions tiny() {
   return o;
 }
 
+// `run` is a sweep of what was asked: the sweep planner orders its cases (method
+// outermost) and, unlike a sweep, keeps a method where it cannot run so the runner
+// records it unsupported; the layout is the method's default.
+TEST(Options, RunPlansThroughTheSweepPlanner) {
+  const auto& reg = CpMethodRegistry::instance();
+  std::string only_one_rank, multi_rank;
+  for (const auto& name : reg.names()) {
+    auto m = reg.create(name);
+    if (!m->runs_on(2) && only_one_rank.empty()) only_one_rank = name;
+    if (m->runs_on(2) && multi_rank.empty()) multi_rank = name;
+  }
+  ASSERT_FALSE(multi_rank.empty());
+  RunOptions o = tiny();
+  o.masks = {"full", "causal"};
+  o.methods = {multi_rank};
+  if (!only_one_rank.empty()) o.methods.push_back(only_one_rank);
+  auto cases = expand_cases(o, 2);
+  ASSERT_EQ(cases.size(), 2 * o.methods.size());
+  EXPECT_EQ(cases[0].method, multi_rank);
+  EXPECT_EQ(cases[0].mask.kind, "full");
+  EXPECT_EQ(cases[1].mask.kind, "causal");
+  for (const CaseSpec& c : cases) {
+    CpLayout d = reg.create(c.method)->default_layout(2);
+    EXPECT_EQ(c.cp.ulysses_degree, d.ulysses) << c.id();
+    EXPECT_EQ(c.cp.ring_degree, d.ring) << c.id();
+    EXPECT_EQ(c.iters, o.iters);
+  }
+  if (!only_one_rank.empty()) EXPECT_EQ(cases.back().method, only_one_rank);
+}
+
 TEST(Options, CartesianProductInDocumentedOrder) {
   RunOptions o = tiny();
   o.masks = {"full", "causal"};
