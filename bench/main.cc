@@ -26,6 +26,7 @@
 #include "bench/cli_checks.h"
 #include "bench/commands.h"
 #include "bench/host_provenance.h"
+#include "bench/model_commands.h"
 #include "bench/options.h"
 #include "bench/rank_failure.h"
 #include "bench/stats.h"
@@ -475,6 +476,9 @@ int run_main(int argc, char** argv) {
   add_sweep_command(app, command_line, &argc, &argv);
   add_compare_command(app);
   add_report_command(app);
+  add_model_command(app, command_line);  // model / plan / calibrate: bench/model_commands.h
+  add_plan_command(app);
+  add_calibrate_command(app, &argc, &argv);
   add_strict_number_checks(app);  // every numeric option of every subcommand
 
   const bool lead = launcher_rank() == 0;

@@ -1,0 +1,358 @@
+// `cpbench calibrate`: measure this machine into the model's profile files.
+// --kernel K: one rank; the kernel on full masks over a grid of sizes gives the
+//   FULL-tile TFLOP/s by key length; causal, windowed and document masks (lower
+//   tile densities, many PARTIAL tiles) at one size give the PARTIAL-tile cost.
+// --comm: under mpirun; ping-pong between rank 0 and every other rank, all-to-all
+//   and all-gather over message sizes; ranks on rank 0's host give the intra-node
+//   link class, ranks on other hosts the inter-node class (latency = the small-
+//   message time, bandwidth = the large-message rate).
+// Decision: the fits are the simplest the model uses (a rate table, one factor,
+// latency + bytes/bandwidth), and the raw measurements go into the file beside them.
+#include <fmt/format.h>
+#include <omp.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <memory>
+
+#ifdef CPB_HAVE_MPI
+#include <mpi.h>
+#endif
+
+#include "bench/fill.h"
+#include "bench/model_commands.h"
+#include "common/errors.h"
+#include "kernels/kernel.h"
+#include "masks/generators.h"
+#include "masks/mask_spec.h"
+#include "model/profile.h"
+#include "parallel/trace_execution.h"
+#include "reports/atomic_write.h"
+#include "reports/provenance.h"
+
+namespace cpb::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct CalibrateArgs {
+  std::string kernel;
+  bool comm = false;
+  std::string out;
+  std::string name;
+  int64_t heads = 8, head_dim = 64, block = 64, max_seq = 4096;
+  std::string dtype = "fp32";
+  int reps = 3;
+  int ranks_per_node = 0;
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Buffers of one kernel call at S x S (host tensors).
+struct CallBuffers {
+  std::vector<std::byte> q, k, v, out, dout;
+  std::vector<float> lse, dq, dk, dv;
+  TensorView tq, tk, tv, tout, tdout, tdq, tdk, tdv;
+  LseView tlse;
+  CallBuffers(int64_t S, int64_t H, int64_t D, DType dt) {
+    const std::size_t n = S * H * D, es = dtype_size(dt);
+    for (auto* b : {&q, &k, &v, &out, &dout}) b->assign(n * es, std::byte{0});
+    lse.assign(S * H, 0.f);
+    for (auto* b : {&dq, &dk, &dv}) b->assign(n, 0.f);
+    auto view = [&](void* p, DType t) { return packed_view(p, t, Device::kCpu, S, H, D); };
+    tq = view(q.data(), dt);
+    tk = view(k.data(), dt);
+    tv = view(v.data(), dt);
+    tout = view(out.data(), dt);
+    tdout = view(dout.data(), dt);
+    tdq = view(dq.data(), DType::kF32);
+    tdk = view(dk.data(), DType::kF32);
+    tdv = view(dv.data(), DType::kF32);
+    tlse = {lse.data(), Device::kCpu, S, H, H};
+    const std::vector<Range> all = {{0, S}};
+    fill_tensor(tq, 1, FillTensor::kQ, all);
+    fill_tensor(tk, 1, FillTensor::kK, all);
+    fill_tensor(tv, 1, FillTensor::kV, all);
+    fill_tensor(tdout, 1, FillTensor::kDout, all);
+  }
+};
+
+// Median seconds of one call (after one warm-up), forward or backward.
+double time_call(Kernel& k, const Mask& m, CallBuffers& b, bool bwd, int reps) {
+  const ForwardArgs f{
+      .q = b.tq, .k = b.tk, .v = b.tv, .mask = &m, .out = b.tout, .lse = b.tlse, .scale = 0.125f};
+  k.forward(f);
+  std::vector<double> t;
+  for (int r = 0; r < reps + 1; ++r) {
+    const auto t0 = Clock::now();
+    if (bwd)
+      k.backward({.q = b.tq,
+                  .k = b.tk,
+                  .v = b.tv,
+                  .mask = &m,
+                  .out = b.tout,
+                  .dout = b.tdout,
+                  .lse = b.tlse,
+                  .dq = b.tdq,
+                  .dk = b.tdk,
+                  .dv = b.tdv,
+                  .scale = 0.125f,
+                  .accumulate = false});
+    else
+      k.forward(f);
+    if (r > 0) t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  return median(t);
+}
+
+model::KernelEntry calibrate_pass(Kernel& k, const CalibrateArgs& a, DType dt, bool bwd,
+                                  nlohmann::json& raw) {
+  model::KernelEntry e{.kernel = a.kernel,
+                       .dtype = dt,
+                       .head_dim = a.head_dim,
+                       .backward = bwd,
+                       .block_q = a.block,
+                       .block_k = a.block,
+                       .parallel_units = omp_get_max_threads()};
+  const double flop_per_tile = (bwd ? 10.0 : 4.0) * a.block * a.block * a.head_dim * a.heads;
+  const char* pass = bwd ? "bwd" : "fwd";
+  // Full masks: every tile FULL, the rate by key length.
+  for (int64_t S = 4 * a.block; S <= a.max_seq; S *= 2) {
+    CallBuffers b(S, a.heads, a.head_dim, dt);
+    const Mask m = make_mask(example_mask_spec("full", S), S);
+    const TileCounts tc = count_tiles(m, a.block, a.block);
+    const double t = time_call(k, m, b, bwd, a.reps);
+    const double tflops = tc.full * flop_per_tile / t / 1e12;
+    e.rates.push_back({S, tflops});
+    raw.push_back({{"pass", pass},
+                   {"mask", "full"},
+                   {"seq", S},
+                   {"full_tiles", tc.full},
+                   {"partial_tiles", tc.partial},
+                   {"seconds", t}});
+    fmt::print(stderr, "calibrate {} {} full S={}: {:.3f} ms, {:.3f} TFLOP/s\n", a.kernel, pass, S,
+               t * 1e3, tflops);
+  }
+  CPB_REQUIRE(!e.rates.empty(), "calibrate: --max-seq {} is below 4 tiles of {}", a.max_seq,
+              a.block);
+  // Lower densities at the largest size: what a PARTIAL tile costs in FULL tiles.
+  const int64_t S = e.rates.back().seq_k;
+  CallBuffers b(S, a.heads, a.head_dim, dt);
+  std::vector<double> factors;
+  for (const char* kind : {"causal", "causal_sliding_window", "causal_document", "document"}) {
+    const Mask m = make_mask(example_mask_spec(kind, S, 1), S);
+    const TileCounts tc = count_tiles(m, a.block, a.block);
+    const double t = time_call(k, m, b, bwd, a.reps);
+    const double tiles = t * e.rates.back().tflops * 1e12 / flop_per_tile;  // in FULL tiles
+    if (tc.partial > 0) factors.push_back(std::max(0.0, (tiles - tc.full) / tc.partial));
+    raw.push_back({{"pass", pass},
+                   {"mask", kind},
+                   {"seq", S},
+                   {"full_tiles", tc.full},
+                   {"partial_tiles", tc.partial},
+                   {"seconds", t}});
+    fmt::print(stderr, "calibrate {} {} {} S={}: {:.3f} ms ({} full, {} partial tiles)\n", a.kernel,
+               pass, kind, S, t * 1e3, tc.full, tc.partial);
+  }
+  e.partial_cost = factors.empty() ? 1.0 : median(factors);
+  e.source = fmt::format("cpbench calibrate --kernel {} on this machine ({} threads)", a.kernel,
+                         omp_get_max_threads());
+  return e;
+}
+
+// Copy bandwidth of this host (the model's cost of copies and merges).
+double memory_bandwidth() {
+  std::vector<char> src(64 << 20, 1), dst(64 << 20);
+  std::vector<double> t;
+  for (int r = 0; r < 4; ++r) {
+    const auto t0 = Clock::now();
+    std::copy(src.begin(), src.end(), dst.begin());
+    t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  return 2.0 * src.size() / median(t);  // read + write
+}
+
+int calibrate_kernel(const CalibrateArgs& a) {
+  auto k = KernelRegistry::instance().create(a.kernel);
+  const DType dt = parse_dtype(a.dtype);
+  const Support s = k->supports({.seq_q = a.max_seq,
+                                 .seq_k = a.max_seq,
+                                 .heads_q = a.heads,
+                                 .heads_kv = a.heads,
+                                 .head_dim = a.head_dim,
+                                 .dtype = dt});
+  CPB_REQUIRE(s.ok(), "calibrate: kernel {} cannot run {} D={}: {}", a.kernel, a.dtype, a.head_dim,
+              s.reason);
+  model::KernelProfile p;
+  p.name = a.name.empty() ? fmt::format("{}_{}", a.kernel, reports::local_hostname()) : a.name;
+  p.device = reports::local_cpu_model();
+  p.memory_bandwidth = memory_bandwidth();
+  nlohmann::json raw = nlohmann::json::array();
+  p.entries.push_back(calibrate_pass(*k, a, dt, false, raw));
+  p.entries.push_back(calibrate_pass(*k, a, dt, true, raw));
+  p.sources = {fmt::format("measured by cpbench calibrate --kernel {} on {} ({}), {} UTC", a.kernel,
+                           reports::local_hostname(), p.device, reports::utc_now_iso8601())};
+  nlohmann::json j = model::to_json(p);
+  j["measurements"] = raw;
+  reports::write_json_atomic(a.out, j);
+  fmt::print(stderr, "wrote {}\n", a.out);
+  return 0;
+}
+
+#ifdef CPB_HAVE_MPI
+// Seconds of one exchange of `bytes` between ranks 0 and `peer` (half a round trip).
+double ping_pong(int peer, int64_t bytes, std::vector<char>& buf, int reps) {
+  int me = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &me);
+  std::vector<double> t;
+  for (int r = 0; r < reps + 1; ++r) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    const double t0 = MPI_Wtime();
+    if (me == 0) {
+      MPI_Send(buf.data(), static_cast<int>(bytes), MPI_BYTE, peer, 0, MPI_COMM_WORLD);
+      MPI_Recv(buf.data(), static_cast<int>(bytes), MPI_BYTE, peer, 0, MPI_COMM_WORLD,
+               MPI_STATUS_IGNORE);
+    } else if (me == peer) {
+      MPI_Recv(buf.data(), static_cast<int>(bytes), MPI_BYTE, 0, 0, MPI_COMM_WORLD,
+               MPI_STATUS_IGNORE);
+      MPI_Send(buf.data(), static_cast<int>(bytes), MPI_BYTE, 0, 0, MPI_COMM_WORLD);
+    }
+    if (r > 0) t.push_back((MPI_Wtime() - t0) / 2);
+  }
+  return median(t);
+}
+
+// Latency and bandwidth from the smallest and the largest message.
+model::LinkClass fit(const std::vector<std::pair<int64_t, double>>& pts) {
+  const auto& small = pts.front();
+  const auto& big = pts.back();
+  const double bw = double(big.first - small.first) / std::max(1e-9, big.second - small.second);
+  return {.latency = small.second, .bandwidth = bw};
+}
+
+int calibrate_comm(const CalibrateArgs& a) {
+  int init = 0;
+  MPI_Initialized(&init);
+  if (!init) MPI_Init(nullptr, nullptr);
+  int me = 0, P = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &me);
+  MPI_Comm_size(MPI_COMM_WORLD, &P);
+  CPB_REQUIRE(P >= 2, "calibrate --comm needs at least 2 ranks (mpirun -np 2 ...), got {}", P);
+  // Which ranks share rank 0's host.
+  char host[MPI_MAX_PROCESSOR_NAME] = {};
+  int len = 0;
+  MPI_Get_processor_name(host, &len);
+  std::vector<char> all(static_cast<std::size_t>(P) * MPI_MAX_PROCESSOR_NAME);
+  MPI_Allgather(host, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, all.data(), MPI_MAX_PROCESSOR_NAME,
+                MPI_CHAR, MPI_COMM_WORLD);
+  auto host_of = [&](int r) { return std::string(&all[r * MPI_MAX_PROCESSOR_NAME]); };
+  int same = 0;
+  for (int r = 0; r < P; ++r) same += host_of(r) == host_of(0);
+  int intra_peer = -1, inter_peer = -1;
+  for (int r = 1; r < P; ++r) {
+    if (host_of(r) == host_of(0) && intra_peer < 0) intra_peer = r;
+    if (host_of(r) != host_of(0) && inter_peer < 0) inter_peer = r;
+  }
+  const std::vector<int64_t> sizes = {8, 1024, 65536, 1 << 20, 8 << 20};
+  std::vector<char> buf(sizes.back());
+  nlohmann::json raw = nlohmann::json::array();
+  std::vector<std::pair<int64_t, double>> intra, inter;
+  for (int64_t b : sizes) {
+    if (intra_peer > 0) {
+      intra.push_back({b, ping_pong(intra_peer, b, buf, a.reps)});
+      raw.push_back({{"op", "ping_pong"},
+                     {"class", "intra"},
+                     {"bytes", b},
+                     {"seconds", intra.back().second}});
+    }
+    if (inter_peer > 0) {
+      inter.push_back({b, ping_pong(inter_peer, b, buf, a.reps)});
+      raw.push_back({{"op", "ping_pong"},
+                     {"class", "inter"},
+                     {"bytes", b},
+                     {"seconds", inter.back().second}});
+    }
+  }
+  // Collectives over the world, recorded for the model's checks (docs/model.md).
+  for (int64_t b : {int64_t{1024}, int64_t{1} << 20}) {
+    std::vector<char> s(b * P), r(b * P);
+    for (const char* op : {"all_to_all", "all_gather"}) {
+      std::vector<double> t;
+      for (int i = 0; i < a.reps + 1; ++i) {
+        MPI_Barrier(MPI_COMM_WORLD);
+        const double t0 = MPI_Wtime();
+        if (std::string(op) == "all_to_all")
+          MPI_Alltoall(s.data(), static_cast<int>(b), MPI_BYTE, r.data(), static_cast<int>(b),
+                       MPI_BYTE, MPI_COMM_WORLD);
+        else
+          MPI_Allgather(s.data(), static_cast<int>(b), MPI_BYTE, r.data(), static_cast<int>(b),
+                        MPI_BYTE, MPI_COMM_WORLD);
+        double dt = MPI_Wtime() - t0, mx = 0;
+        MPI_Allreduce(&dt, &mx, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+        if (i > 0) t.push_back(mx);
+      }
+      raw.push_back({{"op", op}, {"ranks", P}, {"bytes_per_rank", b}, {"seconds", median(t)}});
+    }
+  }
+  if (me == 0) {
+    model::Topology t;
+    t.name = a.name.empty() ? fmt::format("mpi_{}", host_of(0)) : a.name;
+    t.ranks_per_node = a.ranks_per_node > 0 ? a.ranks_per_node : same;
+    t.intra = intra.empty() ? model::LinkClass{1e-6, 1e10} : fit(intra);
+    t.inter = inter.empty() ? t.intra : fit(inter);
+    t.nics_per_node = 1;
+    t.sources = {fmt::format(
+        "measured by cpbench calibrate --comm with {} MPI ranks ({} on {}), {} UTC; ping-pong "
+        "half round trips: latency = the {}-byte time, bandwidth = the slope to {} bytes{}",
+        P, same, host_of(0), reports::utc_now_iso8601(), sizes.front(), sizes.back(),
+        inter.empty() ? "; no rank on another host: inter_node copies intra_node" : "")};
+    nlohmann::json j = model::to_json(t);
+    j["measurements"] = raw;
+    reports::write_json_atomic(a.out, j);
+    fmt::print(stderr, "wrote {}\n", a.out);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (!init) MPI_Finalize();
+  return 0;
+}
+#endif
+
+int run_calibrate(const CalibrateArgs& a) {
+  CPB_REQUIRE(a.comm != !a.kernel.empty(), "calibrate: give exactly one of --kernel K or --comm");
+  CPB_REQUIRE(!a.out.empty(), "calibrate: --out is required");
+  CPB_REQUIRE(a.block > 0 && a.heads > 0 && a.head_dim > 0 && a.reps >= 1,
+              "calibrate: --block, --heads, --head-dim and --reps must be >= 1");
+  reports::check_writable(a.out);
+  if (!a.kernel.empty()) return calibrate_kernel(a);
+#ifdef CPB_HAVE_MPI
+  return calibrate_comm(a);
+#else
+  CPB_INPUT_ERROR("calibrate --comm needs a build with MPI");
+#endif
+}
+
+}  // namespace
+
+void add_calibrate_command(CLI::App& app, int*, char***) {
+  auto a = std::make_shared<CalibrateArgs>();
+  auto* sub = app.add_subcommand("calibrate", "measure this machine into a model profile");
+  sub->add_option("--kernel", a->kernel, "kernel to measure (one rank)");
+  sub->add_flag("--comm", a->comm, "measure MPI links (run under mpirun, 2+ ranks)");
+  sub->add_option("--out", a->out, "profile to write (JSON)")->required();
+  sub->add_option("--name", a->name, "profile name (default: kernel or mpi, and the host)");
+  sub->add_option("--heads", a->heads, "kernel: heads (default 8)");
+  sub->add_option("--head-dim", a->head_dim, "kernel: head dim (default 64)");
+  sub->add_option("--dtype", a->dtype, "kernel: fp32 | bf16 | fp16 (default fp32)");
+  sub->add_option("--block", a->block, "kernel: tile the profile counts in (default 64)");
+  sub->add_option("--max-seq", a->max_seq, "kernel: largest S of the grid (default 4096)");
+  sub->add_option("--reps", a->reps, "timed repetitions per point (default 3)");
+  sub->add_option("--ranks-per-node", a->ranks_per_node,
+                  "comm: ranks per node to write (default: ranks on rank 0's host)");
+  sub->callback([a] { std::exit(run_calibrate(*a)); });
+}
+
+}  // namespace cpb::bench

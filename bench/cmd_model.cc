@@ -1,0 +1,277 @@
+// `cpbench model`: predicted cases, no ranks launched. The same case options as
+// `run` (or a sweep config, its cases at --world) are traced through each method's
+// real schedule (parallel/trace_execution.h) and replayed on a kernel profile and a
+// topology (model/). The report has the run/sweep schema, so report, compare and
+// scripts/plot read it; each case carries "predicted" and the provenance names the
+// profiles. A case the method cannot run is "unsupported", as in a measurement.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <memory>
+
+#include "bench/model_commands.h"
+#include "bench/options.h"
+#include "bench/stats.h"
+#include "bench/sweep_config.h"
+#include "common/errors.h"
+#include "kernels/kernel.h"
+#include "masks/mask_spec.h"
+#include "model/plan.h"
+#include "parallel/sharding.h"
+#include "reports/atomic_write.h"
+#include "reports/provenance.h"
+#include "reports/report.h"
+#include "reports/validate.h"
+
+namespace cpb::bench {
+
+void ModelCaseFlags::add(CLI::App* sub, bool layout) {
+  sub->add_option("--kernel", kernel, "kernel name in the kernel profile (default: its first)");
+  sub->add_option("--mask", masks, "mask kind(s), comma list (default causal)");
+  sub->add_option("--seq", seqs, "sequence length(s), comma list, k/M suffixes (default 1024)");
+  sub->add_option("--heads", opt.heads_q, "query heads Hq (default 8)");
+  sub->add_option("--kv-heads", opt.heads_kv, "key/value heads Hkv (default Hq)");
+  sub->add_option("--head-dim", opt.head_dim, "head dim D (default 64)");
+  sub->add_option("--dtype", opt.dtype, "fp32 | bf16 | fp16 (default fp32)");
+  sub->add_option("--pass", opt.pass, "fwd | bwd | fwd+bwd (default fwd+bwd)");
+  sub->add_option("--method", methods,
+                  layout ? "CP method(s), comma list (default none)" : "only these methods");
+  sub->add_option("--sharding", shardings,
+                  layout ? "sharding(s), comma list (default contiguous)" : "only these shardings");
+  if (layout) {
+    sub->add_option("--degrees", opt.degrees, "u<U>r<R>, e.g. u2r2 (default auto)");
+    sub->add_option("--inner-ring", inner_ring, "loongtrain inner ring width W");
+    sub->add_option("--placement", placement, "contiguous | strided");
+  }
+  mask_seed_opt = sub->add_option("--mask-seed", mask_seed, "document sampling seed (default 0)");
+  // Mask parameters, by their MaskSpec JSON key (masks/README.md).
+  for (auto [flag, key] : {std::pair{"--window", "window"},
+                           {"--global-tokens", "global_tokens"},
+                           {"--prefix", "prefix"},
+                           {"--question", "question"},
+                           {"--answers", "answers"},
+                           {"--block", "block"},
+                           {"--topk", "topk"}})
+    mask_ints.push_back({key, sub->add_option(flag, ints[key], std::string("mask: ") + key)});
+  for (auto [flag, key] : {std::pair{"--prefix-fraction", "prefix_fraction"},
+                           {"--keep", "keep"},
+                           {"--long-share", "long_share"}})
+    mask_doubles.push_back({key, sub->add_option(flag, doubles[key], std::string("mask: ") + key)});
+  doclen_opt = sub->add_option("--doclen", doclen, "document kinds: length histogram or file");
+}
+
+RunOptions ModelCaseFlags::run_options() const {
+  RunOptions o = opt;
+  o.kernels = {"cpu_flash"};  // expansion checks names against the registry; set after
+  o.masks = split_list(masks, "--mask");
+  o.seqs = parse_size_list(seqs, "--seq");
+  o.methods = split_list(methods, "--method");
+  o.shardings = split_list(shardings, "--sharding");
+  for (const auto& [key, option] : mask_ints)
+    if (option->count()) o.mask_params.values[key] = ints.at(key);
+  for (const auto& [key, option] : mask_doubles)
+    if (option->count()) o.mask_params.values[key] = doubles.at(key);
+  if (doclen_opt->count()) o.mask_params.values["doclen"] = doclen;
+  if (mask_seed_opt->count()) o.mask_seed = mask_seed;
+  if (inner_ring > 0) o.inner_ring = inner_ring;
+  if (!placement.empty()) o.placement = placement;
+  o.warmup = 0;
+  o.iters = 1;
+  return o;
+}
+
+namespace {
+
+struct ModelArgs {
+  std::string config;
+  int world = 0;
+  std::string topology, kernel_profile;
+  std::string out;
+  ModelCaseFlags flags;
+};
+
+CaseSpec spec_of(const SweepCase& c, const std::string& kernel) {
+  CaseSpec s;
+  s.kernel = kernel;
+  s.mask = c.mask.get<MaskSpec>();
+  s.seq = c.seqlen;
+  s.heads_q = c.heads;
+  s.heads_kv = c.kv_heads;
+  s.head_dim = c.head_dim;
+  s.dtype = parse_dtype(c.dtype);
+  s.pass = parse_pass(c.pass);
+  s.iters = 1;
+  s.method = c.method;
+  s.cp.world = c.world;
+  s.cp.ulysses_degree = c.ulysses;
+  s.cp.ring_degree = c.ring;
+  s.cp.inner_ring = c.inner_ring;
+  s.cp.placement = c.placement == "strided" ? Placement::kStrided : Placement::kContiguous;
+  s.cp.sharding = c.sharding;
+  return s;
+}
+
+reports::TimeStats one_value(double s) {
+  return {.iterations = 1, .median = s, .mean = s, .min = s, .max = s, .p10 = s, .p90 = s};
+}
+
+reports::CaseResult predict_case(const CaseSpec& spec, const model::ModelInputs& base) {
+  reports::CaseResult res;
+  res.id = spec.id();
+  res.params = spec.params_json();
+  const Mask mask = make_mask(spec.mask, spec.seq);
+  const CpProblem problem{.shape = {.seq_q = spec.seq,
+                                    .seq_k = spec.seq,
+                                    .heads_q = spec.heads_q,
+                                    .heads_kv = spec.heads_kv,
+                                    .head_dim = spec.head_dim,
+                                    .dtype = spec.dtype},
+                          .mask = &mask,
+                          .scale = 1.0f,
+                          .config = spec.cp};
+  const Support s = CpMethodRegistry::instance().create(spec.method)->supports(problem);
+  if (!s.ok()) {
+    res.status = "unsupported";
+    res.reason = s.reason;
+    return res;
+  }
+  model::ModelInputs in = base;
+  in.forward = spec.pass != Pass::kBackward;
+  in.backward = spec.pass != Pass::kForward;
+  const model::Prediction p = model::predict(spec.method, problem, in);
+
+  reports::CaseMetrics m;
+  const int P = spec.cp.world;
+  m.mask_area = mask.area();
+  m.mask_density = mask.density();
+  m.flops = pass_flops(spec.pass, m.mask_area, spec.head_dim, spec.heads_q);
+  m.step_seconds = one_value(p.step_seconds);
+  m.tflops_total = p.step_seconds > 0 ? m.flops / p.step_seconds / 1e12 : 0;
+  m.tflops_per_rank = m.tflops_total / P;
+  m.compute_seconds = p.compute_seconds;
+  m.comm_wait_seconds = p.exposed_comm_seconds;
+  m.exposed_comm_seconds = p.exposed_comm_seconds;
+  m.overlap_efficiency = p.overlap_efficiency;
+  m.time_imbalance = p.time_imbalance;
+  std::vector<int64_t> areas;
+  double mean_step = 0;
+  for (const model::RankPrediction& r : p.ranks) {
+    reports::RankMetrics rm;
+    rm.rank = r.rank;
+    rm.hostname = fmt::format("model-node{}", base.topology->node_of(r.rank));
+    rm.step_seconds = one_value(r.step_seconds);
+    rm.compute_seconds = r.compute_seconds;
+    rm.comm_wait_seconds = r.exposed_comm_seconds;
+    rm.overhead_seconds = r.step_seconds - r.compute_seconds - r.exposed_comm_seconds;
+    rm.bytes_sent = r.bytes_sent;
+    rm.bytes_received = r.bytes_received;
+    rm.expected_bytes_sent = r.expected_bytes_sent;
+    rm.expected_bytes_received = r.expected_bytes_received;
+    rm.peak_device_bytes = r.peak_memory_bytes;
+    rm.local_tokens = r.local_tokens;
+    rm.area = r.area;
+    areas.push_back(r.area);
+    m.harness_overhead_seconds = std::max(m.harness_overhead_seconds, rm.overhead_seconds);
+    if (r.step_seconds > 0)
+      m.harness_overhead_fraction =
+          std::max(m.harness_overhead_fraction, rm.overhead_seconds / r.step_seconds);
+    m.bytes_sent_max = std::max(m.bytes_sent_max, r.bytes_sent);
+    m.bytes_received_max = std::max(m.bytes_received_max, r.bytes_received);
+    m.expected_bytes_sent_max = std::max(m.expected_bytes_sent_max, r.expected_bytes_sent);
+    m.expected_bytes_received_max =
+        std::max(m.expected_bytes_received_max, r.expected_bytes_received);
+    mean_step += r.step_seconds / P;
+    m.ranks.push_back(std::move(rm));
+  }
+  m.tflops_per_rank_mean_time = mean_step > 0 ? m.flops / (mean_step * P) / 1e12 : 0;
+  m.area_imbalance = cpb::imbalance(areas);
+  m.peak_device_bytes_max = p.peak_memory_bytes;
+  res.status = "ok";
+  res.metrics = std::move(m);
+  return res;
+}
+
+int run_model(const ModelArgs& a, const std::vector<std::string>& command_line) {
+  const model::KernelProfile kp = model::load_kernel_profile(a.kernel_profile);
+  const model::Topology topo = model::load_topology(a.topology);
+  std::string kernel = a.flags.kernel.empty() ? kp.entries.front().kernel : a.flags.kernel;
+  std::vector<CaseSpec> specs;
+  nlohmann::json config;
+  int world = a.world;
+  if (!a.config.empty()) {
+    SweepNames names{.kernels = {},
+                     .methods = CpMethodRegistry::instance().names(),
+                     .shardings = ShardingRegistry::instance().names(),
+                     .mask_kinds = {},
+                     .ranks_per_node = topo.ranks_per_node};
+    for (const auto& k : mask_kinds()) names.mask_kinds.push_back(k.name);
+    const SweepConfig cfg = load_sweep_config(a.config, names);
+    CPB_REQUIRE(world > 0, "cpbench model {}: give --world, the launch size the cases are for",
+                a.config);
+    for (const auto& c : cfg.cases)
+      if (c.world == world) specs.push_back(spec_of(c, a.flags.kernel.empty() ? c.kernel : kernel));
+    CPB_REQUIRE(!specs.empty(), "sweep config {} has no case at world {}", a.config, world);
+    config = {{"model_of_sweep", cfg.raw}};
+  } else {
+    if (world <= 0) world = 1;
+    specs = expand_cases(a.flags.run_options(), world);
+    for (auto& s : specs) s.kernel = kernel;
+    config = a.flags.run_options().to_json();
+  }
+  topo.check_world(world);
+  const model::ModelInputs in{.kernels = &kp, .kernel = kernel, .topology = &topo};
+
+  reports::Report report;
+  report.provenance = reports::collect_local_provenance(command_line);
+  std::vector<std::string> hosts;
+  for (int r = 0; r < world; ++r) hosts.push_back(fmt::format("model-node{}", topo.node_of(r)));
+  reports::assign_hosts(report.provenance, hosts);
+  report.provenance.communicator = "model";
+  report.provenance.end_time_utc = report.provenance.start_time_utc;
+  report.config = config;
+  for (const auto& spec : specs) {
+    model::ModelInputs case_in = in;
+    case_in.kernel = spec.kernel;
+    reports::CaseResult r = predict_case(spec, case_in);
+    fmt::print(
+        stderr, "{} {}: {}\n", r.status, r.id,
+        r.metrics ? fmt::format("{:.3f} ms", r.metrics->step_seconds.median * 1e3) : r.reason);
+    report.cases.push_back(std::move(r));
+  }
+  report.provenance.end_time_utc = reports::utc_now_iso8601();
+  nlohmann::json j = report;
+  j["provenance"]["model"] = {{"predicted", true},
+                              {"kernel_profile", kp.path},
+                              {"kernel_profile_name", kp.name},
+                              {"topology", topo.path},
+                              {"topology_name", topo.name},
+                              {"ranks_per_node", topo.ranks_per_node}};
+  for (auto& c : j["cases"]) c["predicted"] = true;
+  const auto problems = reports::validate_report(j);
+  CPB_CHECK(problems.empty(), "model report fails its own schema: {}", problems.front());
+  if (a.out.empty())
+    fmt::print("{}\n", j.dump(2));
+  else
+    reports::write_json_atomic(a.out, j);
+  return 0;
+}
+
+}  // namespace
+
+void add_model_command(CLI::App& app, const std::vector<std::string>& command_line) {
+  auto a = std::make_shared<ModelArgs>();
+  auto* sub = app.add_subcommand(
+      "model",
+      "predict cases at any world size from the methods' traced schedules (docs/model.md)");
+  sub->add_option("config", a->config, "sweep config (JSON): model its cases at --world");
+  sub->add_option("--world", a->world, "ranks to predict for (no ranks are launched)");
+  sub->add_option("--topology", a->topology, "topology profile: shipped name or file")->required();
+  sub->add_option("--kernel-profile", a->kernel_profile, "kernel profile: shipped name or file")
+      ->required();
+  sub->add_option("--out", a->out, "report path (JSON); default stdout");
+  a->flags.add(sub, true);
+  sub->callback([a, command_line] { std::exit(run_model(*a, command_line)); });
+}
+
+}  // namespace cpb::bench

@@ -1,0 +1,299 @@
+#include "model/replay.h"
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "common/errors.h"
+#include "model/cost.h"
+
+namespace cpb::model {
+namespace {
+
+bool is_collective(TraceKind k) {
+  return k == TraceKind::kAllToAll || k == TraceKind::kAllGather || k == TraceKind::kReduceScatter;
+}
+bool is_memory(TraceKind k) {
+  return k == TraceKind::kCopy || k == TraceKind::kZero || k == TraceKind::kFill ||
+         k == TraceKind::kMerge;
+}
+
+// (src, dst, group, n-th message of src to dst on the group) in one word.
+uint64_t p2p_key(int src, int dst, int group, int seq) {
+  CPB_CHECK(src < (1 << 16) && dst < (1 << 16) && group + 1 < (1 << 16) && seq < (1 << 16),
+            "replay keys hold 65536 ranks, groups and messages per pair");
+  return (uint64_t(src) << 48) | (uint64_t(dst) << 32) | (uint64_t(group + 1) << 16) |
+         uint64_t(seq);
+}
+
+struct P2PSlot {
+  double post[2] = {-1, -1};  // sender, receiver
+  double duration = 0;        // set by the sender
+  int reads = 0;
+};
+
+struct CollSlot {
+  int arrived = 0, reads = 0, crossing = 0;
+  double max_post = 0, end = -1;
+};
+
+struct RankState {
+  std::size_t pc = 0, end = 0;
+  double t_comp = 0, t_comm = 0;
+  bool posted = false;
+  double post = 0;
+  int ordinal = 0;  // comm ops issued so far (aligns contention across a node's ranks)
+  std::vector<uint64_t> keys;
+  std::vector<double> req_end;
+  std::unordered_map<int, double> events;
+  std::unordered_map<uint64_t, int> sent, received;  // (peer, group) -> messages so far
+  std::unordered_map<int, int> coll_seq;             // group -> collectives so far
+  RankPrediction out;
+};
+
+class Replayer {
+ public:
+  Replayer(const Trace& t, const KernelProfile& kp, const std::string& kernel, const Topology& topo,
+           const ReplayOptions& o)
+      : t_(t), kp_(kp), topo_(topo) {
+    const AttentionShape& sh = t.problem.shape;
+    if (o.forward) fwd_ = &kp.find(kernel, sh.dtype, sh.head_dim, false);
+    if (o.backward) bwd_ = &kp.find(kernel, sh.dtype, sh.head_dim, true);
+    st_.resize(t.ranks.size());
+    for (std::size_t r = 0; r < t.ranks.size(); ++r) {
+      const RankTrace& rt = t.ranks[r];
+      st_[r].pc = o.forward ? rt.forward_begin : rt.backward_begin;
+      st_[r].end = o.backward ? rt.ops.size() : rt.backward_begin;
+      st_[r].out.rank = static_cast<int>(r);
+    }
+    count_crossing();
+  }
+
+  Prediction run() {
+    std::size_t done = 0;
+    std::vector<char> finished(st_.size(), 0);
+    while (done < st_.size()) {
+      bool progress = false;
+      for (std::size_t r = 0; r < st_.size(); ++r) {
+        if (finished[r]) continue;
+        while (st_[r].pc < st_[r].end && step(static_cast<int>(r))) progress = true;
+        if (st_[r].pc == st_[r].end) {
+          finished[r] = 1;
+          ++done;
+          progress = true;
+        }
+      }
+      CPB_CHECK(progress, "replay stalled: a rank waits for a message no rank sends");
+    }
+    return summarise();
+  }
+
+ private:
+  // Ranks of each node crossing nodes at each comm op ordinal.
+  void count_crossing() {
+    const int nodes = topo_.node_of(static_cast<int>(t_.ranks.size()) - 1) + 1;
+    crossing_.assign(nodes, {});
+    for (std::size_t r = 0; r < t_.ranks.size(); ++r) {
+      const RankTrace& rt = t_.ranks[r];
+      const int node = topo_.node_of(static_cast<int>(r));
+      int k = 0;
+      for (std::size_t i = st_[r].pc; i < st_[r].end; ++i) {
+        const TraceOp& op = rt.ops[i];
+        if (op.queue != Queue::kComm || !(op.kind == TraceKind::kP2P || is_collective(op.kind)))
+          continue;
+        bool cross = false;
+        if (op.kind == TraceKind::kP2P) {
+          for (int x = op.first; x < op.first + op.count; ++x)
+            cross |= topo_.node_of(rt.transfers[x].peer) != node;
+        } else {
+          for (int m : members(op.group)) cross |= topo_.node_of(m) != node;
+        }
+        auto& v = crossing_[node];
+        if (static_cast<int>(v.size()) <= k) v.resize(k + 1, 0);
+        v[k] += cross;
+        ++k;
+      }
+    }
+  }
+  int crossing(int rank, int ordinal) const {
+    const auto& v = crossing_[topo_.node_of(rank)];
+    return ordinal < static_cast<int>(v.size()) ? v[ordinal] : 1;
+  }
+  const std::vector<int>& members(int group) const {
+    auto it = t_.groups.find(group);
+    CPB_CHECK(it != t_.groups.end(), "trace has no members for group {}", group);
+    return it->second;
+  }
+
+  void hold_compute(RankState& s, double until) {
+    if (until > s.t_comp) {
+      s.out.exposed_comm_seconds += until - s.t_comp;
+      s.t_comp = until;
+    }
+  }
+
+  // One op of rank r; false when it waits for another rank.
+  bool step(int r) {
+    RankState& s = st_[r];
+    const RankTrace& rt = t_.ranks[r];
+    const TraceOp& op = rt.ops[s.pc];
+    if (op.kind == TraceKind::kP2P) {
+      if (!p2p(r, s, rt, op)) return false;
+    } else if (is_collective(op.kind)) {
+      if (!collective(r, s, op)) return false;
+    } else if (op.kind == TraceKind::kForward || op.kind == TraceKind::kBackward) {
+      const KernelCall& c = rt.kernels[op.id];
+      const KernelEntry* e = c.backward ? bwd_ : fwd_;
+      CPB_CHECK(e, "kernel call of a pass the replay was not given a profile entry for");
+      const double d = kernel_seconds(*e, c);
+      s.t_comp += d;
+      s.out.compute_seconds += d;
+    } else if (is_memory(op.kind)) {
+      const double d = memory_seconds(kp_, op.kind, op.bytes);
+      s.t_comp += d;
+      s.out.memory_seconds += d;
+    } else if (op.kind == TraceKind::kComplete) {
+      CPB_CHECK(op.id < static_cast<int>(s.req_end.size()), "complete of an unknown request");
+      hold_compute(s, s.req_end[op.id]);
+    } else if (op.kind == TraceKind::kRecord) {
+      s.events[op.id] = op.queue == Queue::kCompute ? s.t_comp : s.t_comm;
+    } else if (op.kind == TraceKind::kWait) {
+      const double e = s.events[op.id];
+      if (op.queue == Queue::kCompute)
+        hold_compute(s, e);
+      else
+        s.t_comm = std::max(s.t_comm, e);
+    } else if (op.kind == TraceKind::kSync) {
+      hold_compute(s, s.t_comm);
+      s.t_comm = s.t_comp;
+    }
+    ++s.pc;
+    return true;
+  }
+
+  bool p2p(int r, RankState& s, const RankTrace& rt, const TraceOp& op) {
+    if (!s.posted) {
+      s.post = std::max(s.t_comm, s.t_comp);
+      s.keys.clear();
+      int intra = 0, inter = 0;
+      for (int x = op.first; x < op.first + op.count; ++x) {
+        const TraceTransfer& tr = rt.transfers[x];
+        if (tr.send && tr.peer != r) (topo_.node_of(tr.peer) == topo_.node_of(r) ? intra : inter)++;
+      }
+      const int cross = crossing(r, s.ordinal);
+      for (int x = op.first; x < op.first + op.count; ++x) {
+        const TraceTransfer& tr = rt.transfers[x];
+        const uint64_t pair = (uint64_t(tr.peer) << 20) | uint64_t(op.group + 1);
+        const int seq = (tr.send ? s.sent : s.received)[pair]++;
+        const uint64_t key =
+            tr.send ? p2p_key(r, tr.peer, op.group, seq) : p2p_key(tr.peer, r, op.group, seq);
+        P2PSlot& slot = p2p_[key];
+        slot.post[tr.send ? 0 : 1] = s.post;
+        if (tr.send) {
+          const bool same = topo_.node_of(tr.peer) == topo_.node_of(r);
+          slot.duration = p2p_seconds(topo_, r, tr.peer, tr.bytes, same ? intra : inter, cross);
+        }
+        s.keys.push_back(key);
+      }
+      s.posted = true;
+      ++s.ordinal;
+    }
+    double end = s.post;
+    for (uint64_t key : s.keys) {
+      const P2PSlot& slot = p2p_.at(key);
+      if (slot.post[0] < 0 || slot.post[1] < 0) return false;
+      end = std::max(end, std::max(slot.post[0], slot.post[1]) + slot.duration);
+    }
+    for (uint64_t key : s.keys) {
+      auto it = p2p_.find(key);
+      if (++it->second.reads == 2) p2p_.erase(it);
+    }
+    s.out.comm_busy_seconds += end - s.post;
+    s.t_comm = end;
+    if (static_cast<int>(s.req_end.size()) <= op.id) s.req_end.resize(op.id + 1, 0);
+    s.req_end[op.id] = end;
+    s.posted = false;
+    return true;
+  }
+
+  bool collective(int r, RankState& s, const TraceOp& op) {
+    const std::vector<int>& m = members(op.group);
+    const uint64_t key = (uint64_t(op.group + 1) << 32) |
+                         uint64_t(s.posted ? s.coll_seq[op.group] - 1 : s.coll_seq[op.group]++);
+    CollSlot& slot = coll_[key];
+    if (!s.posted) {
+      s.post = std::max(s.t_comm, s.t_comp);
+      slot.arrived++;
+      slot.max_post = std::max(slot.max_post, s.post);
+      slot.crossing = std::max(slot.crossing, crossing(r, s.ordinal));
+      s.posted = true;
+      ++s.ordinal;
+    }
+    if (slot.arrived < static_cast<int>(m.size())) return false;
+    if (slot.end < 0)
+      slot.end = slot.max_post + collective_seconds(topo_, op.kind, m, op.bytes, slot.crossing);
+    const double end = slot.end;
+    if (++slot.reads == static_cast<int>(m.size())) coll_.erase(key);
+    s.out.comm_busy_seconds += end - s.post;
+    s.t_comm = end;
+    hold_compute(s, end);  // a collective's output is read by the compute after it
+    s.posted = false;
+    return true;
+  }
+
+  Prediction summarise() {
+    Prediction p;
+    double sum = 0;
+    int slowest = 0;
+    for (std::size_t r = 0; r < st_.size(); ++r) {
+      RankPrediction& o = st_[r].out;
+      const RankTrace& rt = t_.ranks[r];
+      o.step_seconds = std::max(st_[r].t_comp, st_[r].t_comm);
+      o.peak_memory_bytes = rt.memory.peak_bytes;
+      o.local_tokens = rt.local_tokens;
+      o.area = rt.area;
+      o.bytes_sent = rt.forward_stats.bytes_sent() + rt.backward_stats.bytes_sent();
+      o.bytes_received = rt.forward_stats.bytes_received() + rt.backward_stats.bytes_received();
+      o.expected_bytes_sent = rt.expected.forward_bytes_sent + rt.expected.backward_bytes_sent;
+      o.expected_bytes_received =
+          rt.expected.forward_bytes_received + rt.expected.backward_bytes_received;
+      sum += o.step_seconds;
+      if (o.step_seconds > p.step_seconds) {
+        p.step_seconds = o.step_seconds;
+        slowest = static_cast<int>(r);
+      }
+      p.compute_seconds = std::max(p.compute_seconds, o.compute_seconds);
+      p.exposed_comm_seconds = std::max(p.exposed_comm_seconds, o.exposed_comm_seconds);
+      p.memory_seconds = std::max(p.memory_seconds, o.memory_seconds);
+      p.peak_memory_bytes = std::max(p.peak_memory_bytes, o.peak_memory_bytes);
+      p.ranks.push_back(o);
+    }
+    const RankPrediction& w = p.ranks[slowest];
+    p.overlap_efficiency = w.compute_seconds + w.exposed_comm_seconds > 0
+                               ? w.compute_seconds / (w.compute_seconds + w.exposed_comm_seconds)
+                               : 1;
+    const double mean = sum / st_.size();
+    p.time_imbalance = mean > 0 ? p.step_seconds / mean : 1;
+    return p;
+  }
+
+  const Trace& t_;
+  const KernelProfile& kp_;
+  const Topology& topo_;
+  const KernelEntry* fwd_ = nullptr;
+  const KernelEntry* bwd_ = nullptr;
+  std::vector<RankState> st_;
+  std::vector<std::vector<int>> crossing_;
+  std::unordered_map<uint64_t, P2PSlot> p2p_;
+  std::unordered_map<uint64_t, CollSlot> coll_;
+};
+
+}  // namespace
+
+Prediction replay(const Trace& trace, const KernelProfile& kernels, const std::string& kernel,
+                  const Topology& topology, const ReplayOptions& options) {
+  CPB_REQUIRE(!trace.ranks.empty(), "empty trace");
+  topology.check_world(static_cast<int>(trace.ranks.size()));
+  return Replayer(trace, kernels, kernel, topology, options).run();
+}
+
+}  // namespace cpb::model
