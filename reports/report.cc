@@ -1,5 +1,7 @@
 #include "reports/report.h"
 
+#include "reports/fields.h"
+
 namespace cpb::reports {
 
 using nlohmann::json;
@@ -62,45 +64,19 @@ void to_json(json& j, const RankMetrics& r) {
   j = json{{"rank", r.rank},
            {"hostname", r.hostname},
            {"step_seconds", r.step_seconds},
-           {"compute_seconds", r.compute_seconds},
-           {"comm_wait_seconds", r.comm_wait_seconds},
-           {"overhead_seconds", r.overhead_seconds},
-           {"bytes_sent", r.bytes_sent},
-           {"bytes_received", r.bytes_received},
-           {"expected_bytes_sent", r.expected_bytes_sent},
-           {"expected_bytes_received", r.expected_bytes_received},
            {"ops", ops},
-           {"local_tokens", r.local_tokens},
-           {"area", r.area},
-           {"peak_rss_bytes", r.peak_rss_bytes},
            {"peak_rss_reset", r.peak_rss_reset}};
+  write_scalar_fields(j, r, rank_metric_fields());
   if (r.peak_device_bytes) j["peak_device_bytes"] = *r.peak_device_bytes;
   if (r.driver_peak_used_bytes) j["driver_peak_used_bytes"] = *r.driver_peak_used_bytes;
 }
 
 void to_json(json& j, const CaseMetrics& m) {
-  j = json{{"mask_area", m.mask_area},
-           {"mask_density", m.mask_density},
-           {"flops", m.flops},
-           {"step_seconds", m.step_seconds},
-           {"tflops_total", m.tflops_total},
-           {"tflops_per_rank", m.tflops_per_rank},
-           {"tflops_per_rank_mean_time", m.tflops_per_rank_mean_time},
-           {"compute_seconds", m.compute_seconds},
-           {"comm_wait_seconds", m.comm_wait_seconds},
-           {"exposed_comm_seconds", m.exposed_comm_seconds},
-           {"overlap_efficiency", m.overlap_efficiency},
-           {"harness_overhead_seconds", m.harness_overhead_seconds},
-           {"harness_overhead_fraction", m.harness_overhead_fraction},
-           {"area_imbalance", m.area_imbalance},
-           {"time_imbalance", m.time_imbalance},
-           {"bytes_sent_max", m.bytes_sent_max},
-           {"bytes_received_max", m.bytes_received_max},
-           {"expected_bytes_sent_max", m.expected_bytes_sent_max},
-           {"expected_bytes_received_max", m.expected_bytes_received_max},
+  // Scalars from the field table (reports/fields.h); structured fields here.
+  j = json{{"step_seconds", m.step_seconds},
            {"expected_volume_formula", m.expected_volume_formula},
-           {"peak_rss_bytes_max", m.peak_rss_bytes_max},
            {"ranks", m.ranks}};
+  write_scalar_fields(j, m, case_metric_fields());
   if (m.peak_device_bytes_max) j["peak_device_bytes_max"] = *m.peak_device_bytes_max;
   if (m.driver_peak_used_bytes_max) j["driver_peak_used_bytes_max"] = *m.driver_peak_used_bytes_max;
 }

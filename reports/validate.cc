@@ -8,6 +8,7 @@
 #include <set>
 #include <utility>
 
+#include "reports/fields.h"
 #include "reports/report.h"
 
 namespace cpb::reports {
@@ -85,6 +86,21 @@ class Checker {
       return false;
     }
     return true;
+  }
+
+  // Every scalar field of the table (reports/fields.h): present, of its type, in range.
+  template <typename S>
+  void scalar_fields(const json& obj, const std::string& where,
+                     const std::vector<ScalarField<S>>& fields) {
+    for (const auto& f : fields) {
+      Kind k = std::holds_alternative<int64_t S::*>(f.member) ? Kind::kInteger : Kind::kNumber;
+      if (!field(obj, where, f.name, k)) continue;
+      double v = obj[f.name].template get<double>();
+      if (v < f.min || v > f.max)
+        fail(fmt::format("{}.{}", where, f.name),
+             f.max == kUnbounded ? fmt::format("must be >= {}", f.min)
+                                 : fmt::format("must be in [{}, {}]", f.min, f.max));
+    }
   }
 
   void non_negative(const json& obj, const std::string& where, const char* key, Kind k) {
@@ -211,26 +227,9 @@ void check_provenance(Checker& c, const json& p) {
 }
 
 void check_metrics(Checker& c, const json& m, const std::string& w, int world) {
-  c.non_negative(m, w, "mask_area", Kind::kInteger);
-  if (c.field(m, w, "mask_density", Kind::kNumber) &&
-      (m["mask_density"].get<double>() < 0 || m["mask_density"].get<double>() > 1))
-    c.fail(w + ".mask_density", "must be in [0, 1]");
-  c.non_negative(m, w, "flops", Kind::kNumber);
+  c.scalar_fields(m, w, case_metric_fields());
   if (c.field(m, w, "step_seconds", Kind::kObject))
     c.time_stats(m["step_seconds"], w + ".step_seconds");
-  for (const char* k :
-       {"tflops_total", "tflops_per_rank", "tflops_per_rank_mean_time", "compute_seconds",
-        "comm_wait_seconds", "exposed_comm_seconds", "area_imbalance", "time_imbalance"})
-    c.non_negative(m, w, k, Kind::kNumber);
-  // Overhead can be slightly negative when timers disagree by a few microseconds.
-  c.field(m, w, "harness_overhead_seconds", Kind::kNumber);
-  c.field(m, w, "harness_overhead_fraction", Kind::kNumber);
-  if (c.field(m, w, "overlap_efficiency", Kind::kNumber) &&
-      (m["overlap_efficiency"].get<double>() < 0 || m["overlap_efficiency"].get<double>() > 1))
-    c.fail(w + ".overlap_efficiency", "must be in [0, 1]");
-  for (const char* k : {"bytes_sent_max", "bytes_received_max", "expected_bytes_sent_max",
-                        "expected_bytes_received_max", "peak_rss_bytes_max"})
-    c.non_negative(m, w, k, Kind::kInteger);
   c.field(m, w, "expected_volume_formula", Kind::kString);
   if (!c.field(m, w, "ranks", Kind::kArray)) return;
   const auto& ranks = m["ranks"];
@@ -270,12 +269,7 @@ void check_metrics(Checker& c, const json& m, const std::string& w, int world) {
     c.field(r, rw, "hostname", Kind::kString);
     if (c.field(r, rw, "step_seconds", Kind::kObject))
       c.time_stats(r["step_seconds"], rw + ".step_seconds");
-    c.non_negative(r, rw, "compute_seconds", Kind::kNumber);
-    c.non_negative(r, rw, "comm_wait_seconds", Kind::kNumber);
-    c.field(r, rw, "overhead_seconds", Kind::kNumber);
-    for (const char* k : {"bytes_sent", "bytes_received", "expected_bytes_sent",
-                          "expected_bytes_received", "local_tokens", "area", "peak_rss_bytes"})
-      c.non_negative(r, rw, k, Kind::kInteger);
+    c.scalar_fields(r, rw, rank_metric_fields());
     c.field(r, rw, "peak_rss_reset", Kind::kBool);
     if (c.field(r, rw, "ops", Kind::kArray))
       for (size_t k = 0; k < r["ops"].size(); ++k) {
