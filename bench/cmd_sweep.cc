@@ -511,6 +511,12 @@ void add_sweep_command(CLI::App& app, const std::vector<std::string>& command_li
   auto* sub = app.add_subcommand(
       "sweep", "run every case of a JSON sweep config (bench/configs/README.md), journaled");
   sub->add_option("config", args->config, "sweep config (JSON)")->required();
+  {  // `cpbench sweep --help` ends with every config key (bench/configs/README.md)
+    std::string keys = "\nConfig keys:\n";
+    for (const auto& [key, what] : sweep_config_keys())
+      keys += fmt::format("  {:<18} {}\n", key, what);
+    sub->footer(keys);
+  }
   sub->add_option("--out", args->out, "report path (JSON)");
   sub->add_option("--journal", args->journal, "journal path (default <out>.jsonl)");
   sub->add_option("--resume", args->resume,

@@ -127,7 +127,7 @@ SweepConfig parse_sweep_config(const nlohmann::json& j, const std::string& sourc
 SweepConfig load_sweep_config(const std::string& path, const SweepNames& names = {});
 
 // The top-level keys a sweep config may hold, with a one-line description each, for
-// error messages and `cpbench sweep --help-config`.
+// error messages and the end of `cpbench sweep --help`.
 const std::vector<std::pair<std::string, std::string>>& sweep_config_keys();
 
 }  // namespace cpb
