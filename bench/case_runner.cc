@@ -221,7 +221,7 @@ reports::TensorError compare(const std::string& name, const std::vector<float>& 
   t.tensor = name;
   t.max_abs_error = max_abs;
   t.max_rel_error = max_ref > 0 ? max_abs / max_ref : max_abs;
-  t.tolerance = tol.atol + tol.rtol * max_ref;
+  t.tolerance = tol.bound(max_ref);
   t.passed = std::isfinite(max_abs) && max_abs <= t.tolerance;
   return t;
 }
@@ -230,7 +230,7 @@ reports::TensorError compare(const std::string& name, const std::vector<float>& 
 // single-rank reference on the full sequence and compares.
 reports::Verification verify(const CaseSpec& spec, const Mask& mask, CaseBuffers& b,
                              const std::vector<Range>& ranges, Communicator& world) {
-  Tolerance tol = tolerance_for(spec.dtype);
+  const Tolerance tol = tolerance(Comparison::kCpMethod, spec.dtype, Quantity::kOut);
   reports::Verification v;
   v.reference = "cpu_reference";
   v.atol = tol.atol;
@@ -323,18 +323,6 @@ std::string named(const char* noun, const std::string& name, const std::string& 
 }
 
 }  // namespace
-
-Tolerance tolerance_for(DType dtype) {
-  switch (dtype) {
-    case DType::kF32:
-      return {.atol = 1e-5, .rtol = 1e-3};
-    case DType::kBF16:
-      return {.atol = 1e-3, .rtol = 3e-2};
-    case DType::kF16:
-      return {.atol = 1e-4, .rtol = 1e-2};
-  }
-  return {};
-}
 
 reports::CaseResult run_case(const CaseSpec& spec, RunContext& ctx) {
   Communicator& world = *ctx.world;

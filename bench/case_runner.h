@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bench/options.h"
+#include "kernels/tolerance.h"
 #include "parallel/communicator.h"
 #include "parallel/watchdog.h"
 #include "reports/report.h"
@@ -22,11 +23,8 @@ namespace cpb::bench {
 inline constexpr int64_t kVerifyMaxSeq = 16384;
 inline constexpr double kVerifyMaxFlops = 5e10;  // fwd+bwd FLOPs of the reference
 
-struct Tolerance {
-  double atol = 0, rtol = 0;
-};
-// Pass iff max|x - ref| <= atol + rtol * max|ref|, per tensor.
-Tolerance tolerance_for(DType dtype);
+// --verify passes iff max|x - ref| <= atol + rtol * max|ref| per tensor, with the
+// CP row of the one tolerance table the test suites use (kernels/tolerance.h).
 
 struct RunContext {
   Communicator* world = nullptr;

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "kernels/kernel.h"
+#include "kernels/tolerance.h"
 #include "masks/mask.h"
 
 namespace cpb::testing {
@@ -29,13 +30,15 @@ struct FlashCaseErrors {
   int64_t empty_rows = 0;
 };
 
-// Pass thresholds: relative L2 for out and gradients, absolute for LSE. bf16
-// keeps 8 mantissa bits (P is rounded to it before P V), fp16 11.
+// Pass thresholds, from the one table's kGpuKernel row (kernels/tolerance.h):
+// relative L2 for out and gradients (rtol), absolute for LSE (atol).
 struct FlashTolerance {
   double out, lse, grad;
 };
 inline FlashTolerance flash_tolerance(DType t) {
-  return t == DType::kBF16 ? FlashTolerance{2e-2, 2e-2, 4e-2} : FlashTolerance{5e-3, 5e-3, 1e-2};
+  return {.out = tolerance(Comparison::kGpuKernel, t, Quantity::kOut).rtol,
+          .lse = tolerance(Comparison::kGpuKernel, t, Quantity::kLse).atol,
+          .grad = tolerance(Comparison::kGpuKernel, t, Quantity::kGrad).rtol};
 }
 
 FlashCaseErrors run_flash_case(const FlashCase& c, Kernel& gpu, Kernel& ref);
