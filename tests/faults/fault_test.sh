@@ -55,10 +55,10 @@ count_cases() { local n; n=$(grep -c '"status"' "$1" 2>/dev/null); echo "${n:-0}
 # Waits until the journal holds at least $1 finished cases.
 wait_cases() {
   local i
-  for ((i = 0; i < 750; i++)); do
+  for ((i = 0; i < 1500; i++)); do
     (( $(done_cases) >= $1 )) && return 0
     kill -0 "$job" 2>/dev/null || fail "the sweep ended before $1 case(s) were journaled"
-    sleep 0.02
+    sleep 0.01
   done
   fail "no $1 finished case(s) in the journal after 15 s"
 }

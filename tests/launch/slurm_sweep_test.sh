@@ -53,7 +53,9 @@ read -r cport dport < <(python3 -c 'import socket
 s=[socket.socket() for _ in range(2)]
 [x.bind(("127.0.0.1",0)) for x in s]
 print(*[x.getsockname()[1] for x in s])')
-cpus=$(nproc)
+# Not nproc: it follows OMP_NUM_THREADS (1 under ctest). At least 2, for the 2-rank launch.
+cpus=$(getconf _NPROCESSORS_ONLN)
+(( cpus >= 2 )) || cpus=2
 export SLURM_CONF="$work/slurm.conf"
 cat > "$SLURM_CONF" <<CONF
 ClusterName=cpbtest
