@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One fault-injection scenario (ctest label `faults`, docs/reliability.md "Faults"):
+# One fault-injection scenario (ctest label `faults`, docs/reliability.md "Ranks and faults"):
 #
 #   fault_test.sh SCENARIO CPBENCH WORK SEED
 #
