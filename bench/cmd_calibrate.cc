@@ -81,7 +81,8 @@ struct CallBuffers {
   }
 };
 
-// Median seconds of one call (after one warm-up), forward or backward.
+// Fastest of `reps` calls (after one warm-up), forward or backward: on a shared
+// machine the least disturbed run is the kernel's own cost.
 double time_call(Kernel& k, const Mask& m, CallBuffers& b, bool bwd, int reps) {
   const ForwardArgs f{
       .q = b.tq, .k = b.tk, .v = b.tv, .mask = &m, .out = b.tout, .lse = b.tlse, .scale = 0.125f};
@@ -106,7 +107,7 @@ double time_call(Kernel& k, const Mask& m, CallBuffers& b, bool bwd, int reps) {
       k.forward(f);
     if (r > 0) t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
   }
-  return median(t);
+  return *std::min_element(t.begin(), t.end());
 }
 
 model::KernelEntry calibrate_pass(Kernel& k, const CalibrateArgs& a, DType dt, bool bwd,
