@@ -54,7 +54,9 @@ std::string case_key(const nlohmann::json& c, const std::set<std::string>& keys)
 std::set<std::string> common_param_keys(const ReportSet& set);
 // World size of a case: params.world_size when present, else ulysses x ring degree.
 int case_world(const nlohmann::json& c);
-// Short label for tables: "ring_p2p P=4 zigzag cpu_flash causal S=8192 H=8/8 D=128 fp32 fwd".
+// Short label for tables and messages: "usp P=4 u2r2 zigzag cpu_flash causal S=8192 H=8/8
+// D=128 fp32 fwd", the layout part as params.layout carries the method's own tag (none
+// for a method without degrees), so no method is named here.
 std::string case_label(const nlohmann::json& c);
 // The mask as a short name: its kind plus the parameters given, e.g. "sliding_window(w=512)".
 std::string mask_label(const nlohmann::json& mask);

@@ -1,8 +1,11 @@
-// Every CP method against a single-rank cpu_reference run, under real mpirun:
-// each rank runs the method on its shard, the outputs (out, lse, dq, dk, dv) are
-// gathered to rank 0 in global token order and compared within the dtype's
-// tolerance; every rank checks that its measured bytes equal expected_volume()
-// exactly. Only EXPECT (never ASSERT) inside a case, so no rank leaves a
+// Every registered CP method against a single-rank cpu_reference run, under real
+// mpirun: methods come from CpMethodRegistry (whatever is linked in, test-only
+// ones included), layouts from each method's sweep_layouts(), refusals from its
+// declared axes, so a new method is tested without an edit here. Each rank runs
+// the method on its shard, the outputs (out, lse, dq, dk, dv) are gathered to
+// rank 0 in global token order and compared within the tolerance table's CP row
+// (kernels/tolerance.h, as --verify); every rank checks that its measured bytes
+// equal expected_volume() exactly. Only EXPECT (never ASSERT) inside a case, so no rank leaves a
 // collective early. Sizes are tiny: P = 8 runs oversubscribed on 2 cores.
 #include <gtest/gtest.h>
 #include <mpi.h>
