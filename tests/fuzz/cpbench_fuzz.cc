@@ -201,6 +201,10 @@ Outcome run_once(const std::string& binary, const std::vector<std::string>& args
     dup2(err_fd, 2);
     if (chdir(work.c_str()) != 0) _exit(126);
     setenv("OMP_NUM_THREADS", "1", 1);
+    // A sanitizer build (docs/reliability.md) reports through exit codes outside the
+    // contract, so its findings fail the run like a crash.
+    setenv("ASAN_OPTIONS", "exitcode=86:detect_leaks=0:abort_on_error=0", 0);
+    setenv("UBSAN_OPTIONS", "halt_on_error=1:exitcode=87:print_stacktrace=1", 0);
     execv(bin.c_str(), argv.data());
     _exit(127);
   }
@@ -236,6 +240,9 @@ std::string verdict(const Outcome& o, double limit) {
   if (o.code != 0 && o.code != 1 && o.code != 2 && o.code != 3 && o.code != 124)
     return "exit status " + std::to_string(o.code);
   if (o.err.find("internal error") != std::string::npos) return "internal error";
+  if (o.err.find("Sanitizer") != std::string::npos ||
+      o.err.find("runtime error:") != std::string::npos)
+    return "sanitizer report";
   if (o.code == 2) {
     // The message is the last line; notes about inputs already read (a torn journal
     // tail dropped) may come before it. Every line is cpbench's own, none a trace.
