@@ -24,6 +24,7 @@
 #include "bench/case_runner.h"
 #include "bench/commands.h"
 #include "bench/host_provenance.h"
+#include "bench/launch.h"
 #include "bench/options.h"
 #include "bench/rank_failure.h"
 #include "bench/sweep_config.h"
@@ -230,35 +231,6 @@ std::map<std::string, json> resume_or_start(const SweepArgs& args, const SweepCo
   return done;
 }
 
-// Rank 0's journal: the header, then (into a new journal) the resumed cases, so the
-// journal alone rebuilds the report. A failure is left in `problem` / `code` for the
-// caller to agree on; a new journal left without its header is removed.
-reports::Journal open_journal(const SweepArgs& args, const SweepConfig& cfg, int world_size,
-                              const std::string& path, const std::string& start_time,
-                              const std::vector<std::string>& command_line,
-                              const std::map<std::string, json>& done, std::string& problem,
-                              int& code) {
-  reports::Journal journal;
-  bool append = !args.resume.empty() && args.resume == path;
-  try {
-    journal = reports::Journal(path, /*truncate=*/!append);
-    journal.append(
-        reports::journal_header(sweep_identity(cfg, world_size), {{"start_time_utc", start_time},
-                                                                  {"command_line", command_line},
-                                                                  {"world_size", world_size},
-                                                                  {"sweep", cfg.name}}));
-    if (!append)
-      for (const auto& [id, r] : done) journal.append(r);
-  } catch (const std::exception& e) {
-    problem = e.what();
-    code = exit_code_of(e);
-    std::error_code ec;
-    if (!append && journal.is_open() && std::filesystem::file_size(path, ec) == 0)
-      std::filesystem::remove(path, ec);
-  }
-  return journal;
-}
-
 // One case with its repetitions, collectively: runs until rank 0's stopping rule says
 // enough (it decides for everyone) or a repetition fails (that fails the case). The
 // pooled result on rank 0; the status record on the others.
@@ -336,51 +308,7 @@ json build_report(const SweepArgs& args, const SweepConfig& cfg, const LaunchCas
   for (const auto& [g, records] : groups)
     doc["mask_samples"].push_back(summarise_mask_samples(records));
   doc["summary"] = summary;
-  auto problems = reports::validate_report(doc);
-  CPB_CHECK(problems.empty(), "the sweep report is invalid: {}", fmt::join(problems, "; "));
   return doc;
-}
-
-// A case past its timeout stops the job (a rank stuck in a collective cannot be freed
-// otherwise), but first rank 0 journals it as "timeout", so a resumed sweep skips it
-// and goes on. Other ranks give rank 0 a moment to write.
-struct InFlight {
-  std::mutex mutex;
-  json record;  // the case running now, as a timeout record
-
-  void set(const CaseSpec& spec) {
-    reports::CaseResult t;
-    t.id = spec.id();
-    t.params = spec.params_json();
-    t.status = "timeout";
-    t.reason = "watchdog";
-    t.wall_seconds = spec.timeout_seconds;
-    std::lock_guard<std::mutex> lock(mutex);
-    record = json(t);
-  }
-  void clear() {
-    std::lock_guard<std::mutex> lock(mutex);
-    record = json();
-  }
-};
-
-void on_watchdog(int rank, InFlight& in_flight, reports::Journal& journal,
-                 const std::string& message) {
-  if (rank == 0) {
-    std::lock_guard<std::mutex> lock(in_flight.mutex);
-    if (!in_flight.record.is_null()) {
-      in_flight.record["reason"] = message;
-      try {
-        journal.append(in_flight.record);
-      } catch (const std::exception& e) {
-        fmt::print(stderr, "{} could not journal the timeout: {}\n", rank_tag(), e.what());
-      }
-    }
-  } else {
-    std::this_thread::sleep_for(std::chrono::seconds(2));
-  }
-  fmt::print(stderr, "{}\n", message);  // it starts with this rank's tag
-  abort_job_bounded(kWatchdogExitCode, kAbortGraceSeconds);
 }
 
 int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_line, int* argc,
@@ -390,9 +318,8 @@ int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_lin
   const std::string journal_path = !args.journal.empty()  ? args.journal
                                    : !args.resume.empty() ? args.resume
                                                           : args.out + ".jsonl";
-  const bool lead = launcher_rank() == 0;
   if (args.dry_run) {
-    if (lead) print_dry_run(cfg);
+    if (launcher_rank() == 0) print_dry_run(cfg);
     return 0;
   }
   // Writing the report or the journal over an input would destroy it.
@@ -402,56 +329,53 @@ int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_lin
                                  {args.config, "sweep config"}});
   reports::require_not_an_input(journal_path, "journal", {{args.config, "sweep config"}});
 
-  reports::Provenance prov;
-  if (lead) prov = reports::collect_local_provenance(command_line);
   int exit_code = 0;
   {
-    std::unique_ptr<Communicator> world = make_world_communicator(argc, argv, args.comm);
-    prov.mpi_library = mpi_library_version();
-    const int rank = world->rank(), P = world->size();
-    RunContext ctx{.world = world.get(),
-                   .hostnames = gather_strings(*world, reports::local_hostname())};
-    // Collective: every rank names its CPU so each host in the report gets its own.
-    const std::vector<std::string> cpu_models = gather_strings(*world, reports::local_cpu_model());
-
-    const LaunchCases launch = launch_cases(cfg, P);
+    Launch launch = Launch::start(command_line, argc, argv, args.comm);
+    Communicator& world = *launch.world;
+    const int rank = world.rank(), P = world.size();
+    const LaunchCases todo = launch_cases(cfg, P);
     std::vector<double> skip;
-    const std::map<std::string, json> done = resume_or_start(args, cfg, launch, *world, skip);
-    const std::vector<CaseSpec>& specs = launch.specs;
-    // Rank 0 writes the journal; when that fails (disk full: exit 3, or anything else),
-    // every rank stops with rank 0's message instead of waiting in the next case's
-    // collectives for a rank that left.
-    std::string write_problem;
-    int write_code = 0;
-    auto stop_on_write_failure = [&] { raise_if_any(*world, write_code, write_problem); };
+    const std::map<std::string, json> done = resume_or_start(args, cfg, todo, world, skip);
+    const std::vector<CaseSpec>& specs = todo.specs;
 
-    reports::Journal journal;
+    // Rank 0 writes the journal (the header, then into a new journal the resumed cases,
+    // so it alone rebuilds the report); a failure stops every rank with its message.
+    LaunchJournal journal;
     if (rank == 0) {
-      journal = open_journal(args, cfg, P, journal_path, prov.start_time_utc, command_line, done,
-                             write_problem, write_code);
+      std::vector<json> carried;
+      bool append = !args.resume.empty() && args.resume == journal_path;
+      if (!append)
+        for (const auto& [id, r] : done) carried.push_back(r);
+      journal.open(journal_path, append,
+                   reports::journal_header(sweep_identity(cfg, P),
+                                           {{"start_time_utc", launch.prov.start_time_utc},
+                                            {"command_line", command_line},
+                                            {"world_size", P},
+                                            {"sweep", cfg.name}}),
+                   carried);
       int n_skip = static_cast<int>(std::count(skip.begin(), skip.end(), 1.0));
       fmt::print(stderr, "cpbench sweep '{}': {} case(s) on {} rank(s) ({}){}{}; journal {}\n",
-                 cfg.name.empty() ? args.config : cfg.name, specs.size(), P, world->backend(),
+                 cfg.name.empty() ? args.config : cfg.name, specs.size(), P, world.backend(),
                  n_skip ? fmt::format(", {} already done (resume)", n_skip) : "",
-                 launch.other_worlds.empty()
+                 todo.other_worlds.empty()
                      ? ""
                      : fmt::format(", skipping cases of other world sizes ({}: launch with "
                                    "that many ranks)",
-                                   launch.other_worlds_text()),
+                                   todo.other_worlds_text()),
                  journal_path);
     }
-    stop_on_write_failure();
+    journal.agree(world);
 
     InFlight in_flight;
-    Watchdog dog(
-        [&](const std::string& message) { on_watchdog(rank, in_flight, journal, message); });
-    ctx.watchdog = &dog;
+    Watchdog dog([&](const std::string& m) { in_flight.on_timeout(rank, journal, m); });
+    launch.ctx.watchdog = &dog;
     const auto start = SteadyClock::now();
     size_t to_run = static_cast<size_t>(std::count(skip.begin(), skip.end(), 0.0)), ran = 0;
     for (size_t i = 0; i < specs.size(); ++i) {
       if (skip[i] != 0) continue;
       if (rank == 0) in_flight.set(specs[i]);
-      json result = run_repetitions(specs[i], ctx, cfg.run);
+      json result = run_repetitions(specs[i], launch.ctx, cfg.run);
       ++ran;
       std::string status = result.value("status", "?");
       if (status == "error" || status == "timeout" || status == "oom")
@@ -460,36 +384,21 @@ int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_lin
         exit_code = std::max(exit_code, 1);  // a case that did not pass; 3 is a write failure
       if (rank == 0) {
         in_flight.clear();
-        try {
-          journal.append(result);
-        } catch (const std::exception& e) {
-          write_problem = fmt::format("{} (case {} of {} ran but is not journaled: {})", e.what(),
-                                      i + 1, specs.size(), result.value("id", "?"));
-          write_code = exit_code_of(e);
-        }
+        journal.append(result, fmt::format("case {} of {} ran but is not journaled: {}", i + 1,
+                                           specs.size(), result.value("id", "?")));
         double elapsed = std::chrono::duration<double>(SteadyClock::now() - start).count();
         double eta = elapsed / double(ran) * double(to_run - ran);
         fmt::print(stderr, "[{}/{}] {} | {} | elapsed {}, ETA {}\n", i + 1, specs.size(),
-                   launch.cases[i].label(), result_line(result), fmt_duration(elapsed),
+                   todo.cases[i].label(), result_line(result), fmt_duration(elapsed),
                    fmt_duration(eta));
       }
-      stop_on_write_failure();
+      journal.agree(world);
     }
 
     if (rank == 0) {
-      prov.end_time_utc = reports::utc_now_iso8601();
-      reports::assign_hosts(prov, ctx.hostnames, cpu_models);
-      prov.gpu = local_gpu_provenance();
-      prov.communicator = world->backend();
-      json doc = build_report(args, cfg, launch, journal_path, prov, P, &exit_code);
-      try {
-        reports::write_json_atomic(args.out, doc);
-      } catch (const reports::WriteError& e) {
-        throw reports::WriteError(fmt::format(
-            "{}; every finished case is in the journal '{}': `cpbench report {} --out {}` "
-            "rebuilds the report once there is space",
-            e.what(), journal_path, journal_path, args.out));
-      }
+      launch.finish_provenance();
+      json doc = build_report(args, cfg, todo, journal_path, launch.prov, P, &exit_code);
+      write_report(args.out, doc, journal_path);
       const json& summary = doc["summary"];
       double elapsed = std::chrono::duration<double>(SteadyClock::now() - start).count();
       fmt::print(stderr,
@@ -499,7 +408,7 @@ int run_sweep(const SweepArgs& args, const std::vector<std::string>& command_lin
                  summary["unsupported"].get<int>(), summary["error"].get<int>(),
                  summary["timeout"].get<int>(), args.out);
     }
-  }
+  }  // the world (and MPI) ends here, on every rank
   return exit_code;
 }
 

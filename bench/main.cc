@@ -26,6 +26,7 @@
 #include "bench/cli_checks.h"
 #include "bench/commands.h"
 #include "bench/host_provenance.h"
+#include "bench/launch.h"
 #include "bench/model_commands.h"
 #include "bench/options.h"
 #include "bench/rank_failure.h"
@@ -248,21 +249,14 @@ std::string one_line(const reports::CaseResult& r) {
 
 int cmd_run(RunOptions opt, const std::vector<std::string>& command_line, int* argc, char*** argv,
             bool dry_run) {
-  const bool lead = launcher_rank() == 0;
-  reports::Provenance prov;
-  if (lead) prov = reports::collect_local_provenance(command_line);
-  prov.mpi_library = mpi_library_version();
-
   int exit_code = 0;
   {
-    std::unique_ptr<Communicator> world = make_world_communicator(argc, argv, opt.comm);
-    const int rank = world->rank();
-    RunContext ctx{.world = world.get(),
-                   .hostnames = gather_strings(*world, reports::local_hostname())};
-    // Collective: every rank names its CPU so each host in the report gets its own.
-    const std::vector<std::string> cpu_models = gather_strings(*world, reports::local_cpu_model());
+    // The launch context `cpbench sweep` uses too (bench/launch.h).
+    Launch launch = Launch::start(command_line, argc, argv, opt.comm);
+    Communicator& world = *launch.world;
+    const int rank = world.rank();
     // Every rank validates the same options the same way: all throw or none does.
-    std::vector<CaseSpec> cases = expand_cases(opt, world->size());
+    std::vector<CaseSpec> cases = expand_cases(opt, world.size());
     if (dry_run) {  // validated and planned: say what would run, run nothing
       if (rank == 0)
         for (const auto& c : cases) fmt::print("{}\n", c.id());
@@ -279,102 +273,50 @@ int cmd_run(RunOptions opt, const std::vector<std::string>& command_line, int* a
         out_code = exit_code_of(e);
       }
     }
-    raise_if_any(*world, out_code, out_problem);
-    world->reset_stats();
+    raise_if_any(world, out_code, out_problem);
+    world.reset_stats();
 
-    reports::Journal journal;
-    // Rank 0 writes the journal; when that fails (disk full: exit 3, or anything else)
-    // every rank stops with rank 0's message instead of waiting in the next case's
-    // collectives for a rank that left.
-    std::string write_problem;
-    int write_code = 0;
-    auto journal_append = [&](const nlohmann::json& record) {
-      try {
-        if (write_code == 0) journal.append(record);
-      } catch (const std::exception& e) {
-        write_problem = e.what();
-        write_code = exit_code_of(e);
-      }
-    };
-    auto stop_on_write_failure = [&] { raise_if_any(*world, write_code, write_problem); };
-    if (rank == 0 && !opt.out.empty()) {
-      try {
-        journal = reports::Journal(opt.out + ".jsonl", /*truncate=*/true);
-      } catch (const std::exception& e) {
-        write_problem = e.what();
-        write_code = exit_code_of(e);
-      }
-      if (journal.is_open())
-        journal_append({{"journal", "cpbench"},
-                        {"schema_version", reports::kSchemaVersion},
-                        {"start_time_utc", prov.start_time_utc},
-                        {"command_line", command_line},
-                        {"world_size", world->size()}});
-    }
-    stop_on_write_failure();
-    // On expiry rank 0 first journals the case as "timeout" (best effort: another
-    // rank's watchdog may stop the job first), then the job stops as the default does.
-    // `running` is written before the case arms the watchdog (under its mutex), so the
-    // watchdog thread reads a complete value.
-    const CaseSpec* running = nullptr;
-    Watchdog dog([&](const std::string& message) {
-      if (journal.is_open() && running) {
-        reports::CaseResult t;
-        t.id = running->id();
-        t.params = running->params_json();
-        t.status = "timeout";
-        t.reason = message;
-        try {
-          journal.append(nlohmann::json(t));
-        } catch (const std::exception&) {
-          // Stopping the job matters more than the record.
-        }
-      }
-      fmt::print(stderr, "{}\n", message);
-      abort_job_bounded(kWatchdogExitCode, kAbortGraceSeconds);
-    });
-    ctx.watchdog = &dog;
+    const std::string journal_path = opt.out.empty() ? "" : opt.out + ".jsonl";
+    LaunchJournal journal;
+    if (rank == 0 && !journal_path.empty())
+      journal.open(journal_path, /*append=*/false,
+                   {{"journal", "cpbench"},
+                    {"schema_version", reports::kSchemaVersion},
+                    {"start_time_utc", launch.prov.start_time_utc},
+                    {"command_line", command_line},
+                    {"world_size", world.size()}});
+    journal.agree(world);
+    InFlight in_flight;
+    Watchdog dog([&](const std::string& m) { in_flight.on_timeout(rank, journal, m); });
+    launch.ctx.watchdog = &dog;
 
     reports::Report report;
     report.config = opt.to_json();
-    report.config["world_size"] = world->size();
+    report.config["world_size"] = world.size();
     if (rank == 0)
       fmt::print("cpbench: {} case(s) on {} rank(s) ({} communicator)\n", cases.size(),
-                 world->size(), world->backend());
+                 world.size(), world.backend());
     for (const auto& spec : cases) {
-      running = &spec;
-      reports::CaseResult r = run_case(spec, ctx);
+      if (rank == 0) in_flight.set(spec);
+      reports::CaseResult r = run_case(spec, launch.ctx);
       if (r.status == "error" || r.status == "oom") exit_code = std::max(exit_code, kExitCaseError);
       if (r.verification && r.verification->skipped_reason.empty() && !r.verification->passed)
         exit_code = kExitVerifyFailed;
       if (rank == 0) {
+        in_flight.clear();
         fmt::print("{}\n", one_line(r));
         std::fflush(stdout);
-        if (journal.is_open()) journal_append(nlohmann::json(r));
+        journal.append(nlohmann::json(r));
         report.cases.push_back(std::move(r));
       }
-      stop_on_write_failure();
+      journal.agree(world);
     }
     if (rank == 0) {
-      prov.end_time_utc = reports::utc_now_iso8601();
-      reports::assign_hosts(prov, ctx.hostnames, cpu_models);
-      prov.gpu = local_gpu_provenance();
-      prov.communicator = world->backend();
-      report.provenance = prov;
+      launch.finish_provenance();
+      report.provenance = launch.prov;
       if (!opt.out.empty()) {
-        nlohmann::json doc = report;
-        auto problems = reports::validate_report(doc);
-        CPB_CHECK(problems.empty(), "the report this run built is invalid: {}",
-                  fmt::join(problems, "; "));
-        try {
-          reports::write_json_atomic(opt.out, doc);
-        } catch (const reports::WriteError& e) {
-          throw reports::WriteError(fmt::format(
-              "{}; every finished case is in the journal '{}.jsonl': `cpbench report {}.jsonl "
-              "--out {}` rebuilds the report once there is space",
-              e.what(), opt.out, opt.out, opt.out));
-        }
-        fmt::print("report: {} (journal {}.jsonl)\n", opt.out, opt.out);
+        write_report(opt.out, nlohmann::json(report), journal_path);
+        fmt::print("report: {} (journal {})\n", opt.out, journal_path);
       }
     }
   }  // the world (and MPI) ends here, on every rank
