@@ -107,6 +107,9 @@ std::string why_wins(const PlanCandidate& best, const PlanCandidate& other) {
       std::max_element(std::begin(parts), std::end(parts),
                        [](const Part& x, const Part& y) { return x.delta < y.delta; });
   const double gap = b.step_seconds - a.step_seconds;
+  if (gap <= 1e-4 * b.step_seconds)
+    return fmt::format("ties with {} (the same predicted cost: an equivalent schedule)",
+                       other.describe());
   return fmt::format("{:.1f}% faster than {}; most of the gap is {} ({:+.3f} ms there)",
                      a.step_seconds > 0 ? 100.0 * gap / b.step_seconds : 0.0, other.describe(),
                      top->name, top->delta * 1e3);
