@@ -50,7 +50,10 @@ TEST(Plan, RanksEveryMethodOnTwoNodes) {
   for (const char* m : {"ulysses", "ring_p2p", "ring_allgather", "usp", "loongtrain"})
     EXPECT_TRUE(methods.count(m)) << m;
   ASSERT_GE(plan.size(), 2u);
-  EXPECT_NE(why_wins(plan[0], plan[1]).find("faster than"), std::string::npos);
+  const std::string why = why_wins(plan[0], plan[1]);
+  EXPECT_TRUE(why.find("faster than") != std::string::npos ||
+              why.find("ties with") != std::string::npos)
+      << why;
 }
 
 TEST(Plan, TightBudgetDropsEverything) {
