@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scripts/launch/slurm_sweep.sbatch under a real Slurm: a private munged, slurmctld and
-# slurmd on loopback (one node, every file under WORK), one `sbatch --wait` of the
+# slurmd on loopback (one node, every file under WORK), one `sbatch` of the
 # template with a two-world-size config, then checks of what it wrote. Every daemon
 # is started here and stopped by the EXIT trap, also when a check fails.
 # Exit 77 (ctest: skipped) with the reason when the machine does not allow it.
@@ -114,12 +114,21 @@ done
 start=$SECONDS
 cd "$root" || fail "no $root"
 CPBENCH="$cpbench" OMPI_MCA_rmaps_base_oversubscribe=1 \
-  timeout 90 sbatch --wait --overcommit --job-name=cpbtest-sweep --nodes=1 --ntasks=2 --ntasks-per-node=2 \
-  --cpus-per-task=1 --time=2 --output="$work/out/job.out" \
-  scripts/launch/slurm_sweep.sbatch "$config" "$work/out" >"$work/sbatch.log" 2>&1
-rc=$?
-echo "sbatch --wait exited $rc after $((SECONDS - start)) s"
-[[ $rc == 0 ]] || fail "the job exited $rc"
+  timeout 30 sbatch --parsable --overcommit --job-name=cpbtest-sweep --nodes=1 --ntasks=2 \
+  --ntasks-per-node=2 --cpus-per-task=1 --time=2 --output="$work/out/job.out" \
+  scripts/launch/slurm_sweep.sbatch "$config" "$work/out" >"$work/sbatch.log" 2>&1 \
+  || fail "sbatch refused the job"
+jobid=$(tail -n1 "$work/sbatch.log")
+# Polled here, twice a second: `sbatch --wait` backs off to 32 s between its polls.
+state=""
+for _ in $(seq 180); do
+  info=$(timeout 5 scontrol -o show job "$jobid" 2>/dev/null)
+  state=$(sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p' <<<"$info")
+  case $state in PENDING|RUNNING|CONFIGURING|COMPLETING|"") sleep 0.5 ;; *) break ;; esac
+done
+exitcode=$(sed -n 's/.* ExitCode=\([0-9:]*\).*/\1/p' <<<"$info")
+echo "job $jobid: $state, exit $exitcode after $((SECONDS - start)) s"
+[[ $state == COMPLETED && $exitcode == 0:0 ]] || fail "the job ended $state with exit code $exitcode"
 for f in run-p1.json run-p2.json run-p1.json.jsonl merged.json tables.md tables.csv; do
   [[ -s $work/out/$f ]] || fail "the job wrote no $f"
 done
