@@ -302,8 +302,10 @@ void check_limits(const RunOptions& o) {
 
 }  // namespace
 
-std::vector<CaseSpec> expand_cases(const RunOptions& o, int world) {
-  CPB_REQUIRE(world >= 1, "world size {} must be >= 1", world);
+namespace {
+
+// Names against the registries, and every axis non-empty.
+void check_run_names(const RunOptions& o) {
   const auto& kernels = KernelRegistry::instance();
   const auto& methods = CpMethodRegistry::instance();
   const auto& shardings = ShardingRegistry::instance();
@@ -316,6 +318,10 @@ std::vector<CaseSpec> expand_cases(const RunOptions& o, int world) {
   CPB_REQUIRE(!o.kernels.empty() && !o.masks.empty() && !o.seqs.empty() && !o.methods.empty() &&
                   !o.shardings.empty(),
               "every sweep axis (--kernel, --mask, --seq, --method, --sharding) needs a value");
+}
+
+// Sizes, GQA, and the layout flags only where some listed method reads them.
+void check_run_values(const RunOptions& o) {
   check_limits(o);
   int64_t hkv = o.heads_kv == 0 ? o.heads_q : o.heads_kv;
   CPB_REQUIRE(hkv >= 1, "--kv-heads {} must be >= 1", o.heads_kv);
@@ -327,12 +333,11 @@ std::vector<CaseSpec> expand_cases(const RunOptions& o, int world) {
                 "unknown --placement '{}'; allowed: contiguous, strided", *o.placement);
   require_some_method_reads(o.methods, LayoutAxis::kInnerRing, "--inner-ring", o.inner_ring);
   require_some_method_reads(o.methods, LayoutAxis::kPlacement, "--placement", o.placement);
-  DType dtype = parse_dtype(o.dtype);
-  Pass pass = parse_pass(o.pass);
-  Degrees degrees = parse_degrees(o.degrees);
-  uint64_t mask_seed = o.mask_seed.value_or(o.seed);
+}
 
-  // A mask parameter no listed kind reads is almost certainly a typo'd intent.
+// Mask flags: a parameter no listed kind reads, or a --mask-seed no listed kind draws
+// with, would change nothing: almost certainly a typo'd intent.
+void check_mask_flags(const RunOptions& o) {
   for (const auto& [key, value] : o.mask_params.values) {
     bool used = false;
     for (const auto& kind : o.masks) {
@@ -344,7 +349,6 @@ std::vector<CaseSpec> expand_cases(const RunOptions& o, int world) {
     CPB_REQUIRE(used, "--{} is not a parameter of mask(s) {}; see `cpbench list`", flag,
                 fmt::join(o.masks, ", "));
   }
-  // Likewise a --mask-seed that no listed kind draws with: it would change nothing.
   if (o.mask_seed) {
     auto draws = [](const std::string& kind) {
       const auto& p = find_mask_kind(kind).params;
@@ -358,6 +362,20 @@ std::vector<CaseSpec> expand_cases(const RunOptions& o, int world) {
                 "that do: {}",
                 *o.mask_seed, fmt::join(o.masks, ", "), fmt::join(random, ", "));
   }
+}
+
+}  // namespace
+
+std::vector<CaseSpec> expand_cases(const RunOptions& o, int world) {
+  CPB_REQUIRE(world >= 1, "world size {} must be >= 1", world);
+  check_run_names(o);
+  check_run_values(o);
+  check_mask_flags(o);
+  const int64_t hkv = o.heads_kv == 0 ? o.heads_q : o.heads_kv;
+  const DType dtype = parse_dtype(o.dtype);
+  const Pass pass = parse_pass(o.pass);
+  const Degrees degrees = parse_degrees(o.degrees);
+  const uint64_t mask_seed = o.mask_seed.value_or(o.seed);
 
   std::vector<MaskSpec> specs;
   for (const auto& kind : o.masks) {

@@ -783,85 +783,100 @@ struct Used {
         placements(a.placements.size()) {}
 };
 
+// Masks resolved per length (doclen rule), [mask][seq]; a resolution equal to an
+// earlier one at the same length is the same case: null, skipped.
+std::vector<std::vector<json>> resolved_masks(const Axes& a, const std::vector<int64_t>& seqs,
+                                              const Parser& p) {
+  std::vector<std::vector<json>> out(a.masks.size(), std::vector<json>(seqs.size()));
+  for (size_t si = 0; si < seqs.size(); ++si) {
+    std::set<json> seen;
+    for (size_t mi = 0; mi < a.masks.size(); ++mi) {
+      json spec = resolve_mask(a, a.masks[mi], seqs[si], p);
+      if (seen.insert(spec).second) out[mi][si] = std::move(spec);
+    }
+  }
+  return out;
+}
+
+// Appends `c`, or its `samples` seeds (seed, seed+1, ...) as one sample group.
+void emit(SweepCase c, int samples, SweepConfig& cfg, std::vector<SweepCase>& out) {
+  if (samples == 1) {
+    out.push_back(std::move(c));
+    return;
+  }
+  c.sample_group = int(cfg.sample_groups.size());
+  SweepConfig::SampleGroup g;
+  const uint64_t base = c.mask.value("seed", uint64_t{0});
+  for (int k = 0; k < samples; ++k) {
+    g.seeds.push_back(base + uint64_t(k));
+    out.push_back(c);
+    out.back().mask["seed"] = base + uint64_t(k);
+  }
+  cfg.sample_groups.push_back(std::move(g));
+}
+
+// One point of the product by axis index.
+struct Point {
+  size_t sharding, kernel, mask, seq, heads, kv_heads, head_dim, dtype, pass;
+};
+
 // The product, in a fixed order: world, method, layout, sharding, kernel, mask, seqlen,
 // heads, kv_heads, head_dim, dtype, pass, then the mask samples innermost (so a
 // group's samples are consecutive). Linear: each case is built once, never searched for.
 void expand(const Axes& a, const std::vector<Plan>& plans, const Parser& p, SweepConfig& cfg,
             Used& used, std::vector<SweepCase>& out, PlanMode mode) {
   for (const Plan& pl : plans) {
-    const std::string& method = a.methods[pl.method];
     const int world = pl.world;
     const std::vector<int64_t> seqs = seqlens_at(a, world);
     // World 1 has one shard: every sharding gives the same case (a sweep makes it once).
     const bool one_shard = world == 1 && mode == PlanMode::kSweep;
     const std::vector<std::string> shardings =
         one_shard ? std::vector<std::string>{"contiguous"} : a.shardings;
-    // Masks resolved per length (doclen rule); a resolution equal to an earlier one
-    // (null) is the same case and is skipped.
-    std::vector<std::vector<json>> spec_at(a.masks.size(), std::vector<json>(seqs.size()));
-    for (size_t si = 0; si < seqs.size(); ++si) {
-      std::set<json> seen;
-      for (size_t mi = 0; mi < a.masks.size(); ++mi) {
-        json spec = resolve_mask(a, a.masks[mi], seqs[si], p);
-        if (seen.insert(spec).second) spec_at[mi][si] = std::move(spec);
+    const std::vector<std::vector<json>> spec_at = resolved_masks(a, seqs, p);
+    auto make = [&](const Layout& l, const Point& x) {
+      const int64_t hq = a.heads[x.heads];
+      const int64_t hkv = a.kv_heads[x.kv_heads] ? a.kv_heads[x.kv_heads] : hq;
+      const int samples = a.masks[x.mask].seeded ? a.mask_samples : 1;
+      if (hkv > hq || hq % hkv != 0) {
+        cfg.dropped["heads not a multiple of kv_heads"] += samples;
+        return;
       }
-    }
+      used.methods[pl.method] = used.kernels[x.kernel] = used.seqs[x.seq] = true;
+      used.masks[x.mask] = used.heads[x.heads] = used.kv_heads[x.kv_heads] = true;
+      used.head_dims[x.head_dim] = used.dtypes[x.dtype] = used.passes[x.pass] = true;
+      if (!one_shard) used.shardings[x.sharding] = true;
+      if (l.placement_index != std::string::npos) used.placements[l.placement_index] = true;
+      emit({.kernel = a.kernels[x.kernel],
+            .method = a.methods[pl.method],
+            .sharding = shardings[x.sharding],
+            .world = world,
+            .ulysses = l.u,
+            .ring = l.r,
+            .inner_ring = l.w,
+            .placement = l.placement,
+            .mask = spec_at[x.mask][x.seq],
+            .seqlen = seqs[x.seq],
+            .tokens_per_rank = a.tokens_per_rank.empty() ? 0 : a.tokens_per_rank[x.seq],
+            .heads = hq,
+            .kv_heads = hkv,
+            .head_dim = a.head_dims[x.head_dim],
+            .dtype = a.dtypes[x.dtype],
+            .pass = a.passes[x.pass]},
+           samples, cfg, out);
+    };
+    Point x{};
     for (const Layout& l : pl.layouts)
-      for (size_t shi = 0; shi < shardings.size(); ++shi)
-        for (size_t ki = 0; ki < a.kernels.size(); ++ki)
-          for (size_t mi = 0; mi < a.masks.size(); ++mi)
-            for (size_t si = 0; si < seqs.size(); ++si)
-              for (size_t hi = 0; hi < a.heads.size(); ++hi)
-                for (size_t kvi = 0; kvi < a.kv_heads.size(); ++kvi)
-                  for (size_t di = 0; di < a.head_dims.size(); ++di)
-                    for (size_t ti = 0; ti < a.dtypes.size(); ++ti)
-                      for (size_t pi = 0; pi < a.passes.size(); ++pi) {
-                        const int64_t hq = a.heads[hi];
-                        const int64_t hkv = a.kv_heads[kvi] ? a.kv_heads[kvi] : hq;
-                        if (spec_at[mi][si].is_null()) continue;
-                        const MaskTemplate& mt = a.masks[mi];
-                        const int samples = mt.seeded ? a.mask_samples : 1;
-                        if (hkv > hq || hq % hkv != 0) {
-                          cfg.dropped["heads not a multiple of kv_heads"] += samples;
-                          continue;
-                        }
-                        SweepCase c{.kernel = a.kernels[ki],
-                                    .method = method,
-                                    .sharding = shardings[shi],
-                                    .world = world,
-                                    .ulysses = l.u,
-                                    .ring = l.r,
-                                    .inner_ring = l.w,
-                                    .placement = l.placement,
-                                    .mask = spec_at[mi][si],
-                                    .seqlen = seqs[si],
-                                    .tokens_per_rank =
-                                        a.tokens_per_rank.empty() ? 0 : a.tokens_per_rank[si],
-                                    .heads = hq,
-                                    .kv_heads = hkv,
-                                    .head_dim = a.head_dims[di],
-                                    .dtype = a.dtypes[ti],
-                                    .pass = a.passes[pi]};
-                        used.methods[pl.method] = used.kernels[ki] = used.seqs[si] = true;
-                        used.masks[mi] = used.heads[hi] = used.kv_heads[kvi] = true;
-                        used.head_dims[di] = used.dtypes[ti] = used.passes[pi] = true;
-                        if (!one_shard) used.shardings[shi] = true;
-                        if (l.placement_index != std::string::npos)
-                          used.placements[l.placement_index] = true;
-                        if (samples == 1) {
-                          out.push_back(std::move(c));
-                          continue;
-                        }
-                        c.sample_group = int(cfg.sample_groups.size());
-                        SweepConfig::SampleGroup g;
-                        uint64_t base = c.mask.value("seed", uint64_t{0});
-                        for (int k = 0; k < samples; ++k) {
-                          g.seeds.push_back(base + uint64_t(k));
-                          out.push_back(c);
-                          out.back().mask["seed"] = base + uint64_t(k);
-                        }
-                        cfg.sample_groups.push_back(std::move(g));
-                      }
+      for (x.sharding = 0; x.sharding < shardings.size(); ++x.sharding)
+        for (x.kernel = 0; x.kernel < a.kernels.size(); ++x.kernel)
+          for (x.mask = 0; x.mask < a.masks.size(); ++x.mask)
+            for (x.seq = 0; x.seq < seqs.size(); ++x.seq) {
+              if (spec_at[x.mask][x.seq].is_null()) continue;
+              for (x.heads = 0; x.heads < a.heads.size(); ++x.heads)
+                for (x.kv_heads = 0; x.kv_heads < a.kv_heads.size(); ++x.kv_heads)
+                  for (x.head_dim = 0; x.head_dim < a.head_dims.size(); ++x.head_dim)
+                    for (x.dtype = 0; x.dtype < a.dtypes.size(); ++x.dtype)
+                      for (x.pass = 0; x.pass < a.passes.size(); ++x.pass) make(l, x);
+            }
   }
 }
 
