@@ -57,7 +57,8 @@ constexpr int kExitVerifyFailed = 1;  // a case that did not pass, like an error
 
 // Mask parameter flags shared by `mask` and `run`; only the ones given are applied.
 struct MaskFlags {
-  int64_t window = 0, global_tokens = 0, prefix = 0, question = 0, answers = 0, block = 0, topk = 0;
+  int64_t window = 0, global_tokens = 0, prefix = 0, question = 0, answers = 0, block = 0, topk = 0,
+          max_doc = 0;
   double prefix_fraction = 0, keep = 0, long_share = 0;
   std::string doclen;
   uint64_t mask_seed = 0;
@@ -80,6 +81,9 @@ struct MaskFlags {
                                   "document kinds: histogram name (see `cpbench list`) or file")},
         {"long_share",
          app.add_option("--long-share", long_share, "*_long kinds: share of tokens in long docs")},
+        {"max_doc", app.add_option("--max-doc", max_doc,
+                                   "document kinds: cap on document length in tokens (longer "
+                                   "ones are cut into pieces)")},
     };
   }
 
@@ -98,6 +102,7 @@ struct MaskFlags {
       if (key == "topk") p.values[key] = topk;
       if (key == "doclen") p.values[key] = doclen;
       if (key == "long_share") p.values[key] = long_share;
+      if (key == "max_doc") p.values[key] = max_doc;
     }
     return p;
   }
