@@ -35,4 +35,13 @@ for w in (2, 4):
         s = g["step_seconds_median"]
         assert s["min"] <= s["mean"] <= s["max"], g
 print("ok: 120 cases, 20 mask sample groups per launch")
+# A group naming a case the report does not hold is refused by the validator.
+run["mask_samples"][0]["case_ids"][0] = "no/such/case"
+json.dump(run, open(f"{work}/bad_groups.json", "w"))
 PY
+set +e
+"$CLI" report "$WORK/bad_groups.json" --format md >"$WORK/bad.txt" 2>&1
+rc=$?
+set -e
+[[ $rc == 2 ]] || { cat "$WORK/bad.txt"; fail "a bad mask_samples group: exit $rc, expected 2"; }
+grep -q "mask_samples\[0\].case_ids" "$WORK/bad.txt" || { cat "$WORK/bad.txt"; fail "group not named"; }
