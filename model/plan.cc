@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "common/errors.h"
@@ -58,6 +59,15 @@ std::vector<PlanCandidate> plan(const PlanRequest& req, const ModelInputs& in) {
   const auto methods = req.methods.empty() ? CpMethodRegistry::instance().names() : req.methods;
   const auto shardings =
       req.shardings.empty() ? ShardingRegistry::instance().names() : req.shardings;
+  // Ranges per shard of each sharding at this world (the planner's size guard).
+  std::map<std::string, std::size_t> ranges;
+  for (const auto& sharding : shardings) {
+    auto sh = ShardingRegistry::instance().create(sharding);
+    std::size_t n = 0;
+    if (sh->cannot_split(req.shape.seq_q, req.world).empty())
+      for (const auto& shard : sh->plan(*req.mask, req.world)) n = std::max(n, shard.size());
+    ranges[sharding] = n;
+  }
   std::vector<PlanCandidate> all;
   for (const auto& name : methods) {
     auto m = CpMethodRegistry::instance().create(name);
@@ -73,6 +83,12 @@ std::vector<PlanCandidate> plan(const PlanRequest& req, const ModelInputs& in) {
         if (!s.ok()) {
           c.status = "unsupported";
           c.reason = s.reason;
+        } else if (ranges[sharding] > kPlanMaxRangesPerShard) {
+          c.status = "unsupported";
+          c.reason = fmt::format(
+              "{} gives {} ranges per shard (> {}): not traced by the planner (about ranges^2 "
+              "mask slices per shard); `cpbench model` traces it when asked",
+              sharding, ranges[sharding], kPlanMaxRangesPerShard);
         } else {
           c.prediction = predict(name, p, in);
           c.prediction.ranks.clear();

@@ -37,6 +37,12 @@ struct PlanCandidate {
   std::string describe() const;  // "usp u8r8 zigzag"
 };
 
+// A sharding with more ranges per shard than this is not traced by the planner: a
+// shard's restricted masks hold about ranges^2 slices (striped at long S), which
+// costs the real setup as much as the trace (balanced uses at most 32, zigzag 2).
+// `cpbench model` still traces it.
+inline constexpr std::size_t kPlanMaxRangesPerShard = 64;
+
 struct PlanRequest {
   AttentionShape shape;
   const Mask* mask = nullptr;
