@@ -137,10 +137,10 @@ struct Outcome {
   std::string err;  // stderr, first 64 KiB
 };
 
-// Output flags may only name a file in the work dir: a mutated `--out /dev/null`
-// would otherwise be replaced by an atomic rename, as root.
+// Output flags (plan's --json too) may only name a file in the work dir: a mutated `--out
+// /dev/null` would otherwise be replaced by an atomic rename, as root.
 bool is_output_flag(const std::string& a) {
-  for (const char* f : {"--out", "--journal", "--resume", "--markdown-out"})
+  for (const char* f : {"--out", "--journal", "--resume", "--markdown-out", "--json"})
     if (a == f || a.rfind(std::string(f) + "=", 0) == 0) return true;
   return false;
 }
