@@ -322,6 +322,317 @@ std::string named(const char* noun, const std::string& name, const std::string& 
   return fmt::format("{} '{}': {}", noun, name, why);
 }
 
+// What a case builds and measures, shared by its phases. The execution is
+// declared before the method: the method's work buffers come from it and die first.
+struct CaseState {
+  Mask mask;
+  std::unique_ptr<Kernel> kernel;
+  std::unique_ptr<Execution> exec;
+  std::unique_ptr<CpMethod> method;
+  CpProblem problem{};
+  bool reset_ok = false;
+  std::vector<Range> ranges;
+  std::unique_ptr<CaseBuffers> buf;
+  std::vector<double> times, compute;  // this rank's step and kernel seconds per iteration
+  CommStats comm;
+  double device_peak = 0, driver_peak = 0;  // device cases: tracked and driver's peak bytes
+  bool on_gpu() const { return problem.shape.device != Device::kCpu; }
+};
+
+// A phase's outcome on this rank before the ranks agree: kOk, or a code and why.
+struct Outcome {
+  int code = kOk;
+  std::string reason;
+};
+
+template <typename F>
+Outcome guarded(F&& phase) {
+  try {
+    return phase();
+  } catch (const std::bad_alloc& e) {
+    return {kOom, fmt::format("out of memory: {}", e.what())};
+  } catch (const std::exception& e) {
+    return {kError, describe_exception(e)};
+  }
+}
+
+// Phase 1: build the problem and ask whether it can run. Pure functions of the
+// spec and world size, but agreed anyway so no rank can go on alone.
+Outcome plan_case(const CaseSpec& spec, Communicator& world, CaseState& c, nlohmann::json& params) {
+  c.mask = make_mask(spec.mask, spec.seq);
+  c.kernel = KernelRegistry::instance().create(spec.kernel);
+  c.method = CpMethodRegistry::instance().create(spec.method);
+  AttentionShape shape{.seq_q = spec.seq,
+                       .seq_k = spec.seq,
+                       .heads_q = spec.heads_q,
+                       .heads_kv = spec.heads_kv,
+                       .head_dim = spec.head_dim,
+                       .dtype = spec.dtype,
+                       .device = Device::kCpu};
+  c.problem = {.shape = shape,
+               .mask = &c.mask,
+               .scale = 1.0f / std::sqrt(static_cast<float>(spec.head_dim)),
+               .config = spec.cp};
+  // A kernel's device is the one it accepts: host first, else CUDA (cuda_flash).
+  Support ks = c.kernel->supports(shape);
+  if (!ks.ok()) {
+    AttentionShape gpu = shape;
+    gpu.device = Device::kCuda;
+    if (Support kg = c.kernel->supports(gpu); kg.ok()) {
+      shape = gpu;
+      c.problem.shape = gpu;
+      ks = kg;
+    } else if (kg.reason != ks.reason) {
+      ks = Support::no(fmt::format("on cpu: {}; on cuda: {}", ks.reason, kg.reason));
+    }
+  }
+  if (!ks.ok()) return {kUnsupported, named("kernel", spec.kernel, ks.reason)};
+  params["device"] = shape.device == Device::kCuda ? "cuda" : "cpu";
+  if (Support ms = c.method->supports(c.problem); !ms.ok())
+    return {kUnsupported, named("method", spec.method, ms.reason)};
+  if (int64_t(spec.cp.ulysses_degree) * spec.cp.ring_degree != world.size())
+    return {kUnsupported,
+            fmt::format("degrees u{} x r{} = {} do not match the world size {}",
+                        spec.cp.ulysses_degree, spec.cp.ring_degree,
+                        int64_t(spec.cp.ulysses_degree) * spec.cp.ring_degree, world.size())};
+  return {};
+}
+
+// Phase 2: set up, fill, warm up, then the fixed number of timed iterations.
+Outcome measure_case(const CaseSpec& spec, RunContext& ctx, CaseState& c, nlohmann::json& params) {
+  Communicator& world = *ctx.world;
+  c.reset_ok = reset_peak_rss();
+  c.exec = make_execution(c.problem.shape.device, world, ctx.hostnames);
+  if (c.on_gpu()) params["device_transport"] = world.device_transport();
+  c.method->setup(c.problem, world, *c.kernel, *c.exec);
+  c.ranges = c.method->local_tokens();
+  int64_t n = 0;
+  for (const auto& r : c.ranges) n += r.size();
+  c.buf = std::make_unique<CaseBuffers>(spec, n);
+  c.buf->fill(spec.seed, c.ranges);
+  ExecTensors tensors(*c.exec, *c.buf);
+  if (c.on_gpu() && !spec.verify) c.buf.reset();  // the host copy only serves to compare results
+  CpTensors& t = tensors.tensors();
+  if (spec.pass == Pass::kBackward) c.method->forward(t);  // out + LSE for backward, untimed
+  for (int i = 0; i < spec.warmup; ++i) {
+    if (runs_forward(spec.pass)) c.method->forward(t);
+    if (runs_backward(spec.pass)) c.method->backward(t);
+  }
+  c.method->reset_comm_stats();
+  c.times.reserve(static_cast<size_t>(spec.iters));
+  for (int i = 0; i < spec.iters; ++i) {
+    c.exec->synchronize();  // every rank's queues idle before the barrier: steps start together
+    world.barrier();
+    c.exec->reset_compute();
+    const Event start = c.exec->record(Queue::kCompute);
+    if (runs_forward(spec.pass)) c.method->forward(t);
+    if (runs_backward(spec.pass)) c.method->backward(t);
+    const Event stop = c.exec->record(Queue::kCompute);
+    c.times.push_back(c.exec->elapsed(start, stop));
+    c.compute.push_back(c.exec->compute_seconds());
+  }
+  c.comm = c.method->comm_stats();
+  if (c.on_gpu()) {
+    // Tracked: the case's tensors and the method's buffers (the execution's
+    // allocator) plus the kernel's own scratch and block maps, each at its peak.
+    const ExecMemory xm = c.exec->memory();
+    const KernelMemory km = c.kernel->memory();
+    c.device_peak = double(xm.peak_bytes + km.device_peak_bytes);
+    c.driver_peak = double(std::max(xm.driver_peak_used_bytes, km.driver_peak_used_bytes));
+    if (spec.verify) tensors.download_results(*c.buf);
+  }
+  return {};
+}
+
+// Phase 3: this rank's figures to every rank; `step` gets the per-iteration step
+// times (max over ranks).
+std::vector<RankRow> gather_rank_rows(const CaseSpec& spec, Communicator& world, CaseState& c,
+                                      std::vector<double>* step) {
+  const int P = world.size();
+  const double iters = spec.iters;
+  *step = c.times;
+  world.all_reduce(step->data(), step->size(), ReduceOp::kMax);
+  reports::TimeStats mine = summarize(c.times);
+  CommVolume expected = c.method->expected_volume();
+  int64_t exp_sent = 0, exp_received = 0;
+  if (runs_forward(spec.pass)) {
+    exp_sent += expected.forward_bytes_sent;
+    exp_received += expected.forward_bytes_received;
+  }
+  if (runs_backward(spec.pass)) {
+    exp_sent += expected.backward_bytes_sent;
+    exp_received += expected.backward_bytes_received;
+  }
+  double compute_mean = 0;
+  for (double x : c.compute) compute_mean += x / iters;
+  RankRow row{
+      .median = mine.median,
+      .mean = mine.mean,
+      .min = mine.min,
+      .max = mine.max,
+      .p10 = mine.p10,
+      .p90 = mine.p90,
+      .cv = mine.cv,
+      .iterations = iters,
+      .compute = compute_mean,
+      // Host: time blocked in communication. Device: the host blocks
+      // while kernels still run, so exposed communication comes from the
+      // compute queue's events instead: step time not spent in kernels.
+      .wait = c.on_gpu() ? std::max(0.0, mine.mean - compute_mean) : c.comm.wait_seconds() / iters,
+      .sent = double(c.comm.bytes_sent()) / iters,
+      .received = double(c.comm.bytes_received()) / iters,
+      .exp_sent = double(exp_sent),
+      .exp_received = double(exp_received),
+      .tokens = 0,
+      .area = 0,
+      .rss = double(peak_rss_bytes()),
+      .rss_reset = c.reset_ok ? 1.0 : 0.0,
+      .op_calls = {},
+      .op_sent = {},
+      .op_received = {},
+      .op_wait = {},
+      .on_device = c.on_gpu() ? 1.0 : 0.0,
+      .device_peak = c.device_peak,
+      .driver_peak = c.driver_peak};
+  for (const auto& r : c.ranges) row.tokens += double(r.size());
+  row.area = double(c.mask
+                        .restrict(std::span<const Range>(c.ranges),
+                                  std::span<const Range>(std::vector<Range>{{0, spec.seq}}))
+                        .area());
+  for (int op = 0; op < kOps; ++op) {
+    const CommOpStats& s = c.comm.ops[static_cast<size_t>(op)];
+    row.op_calls[op] = double(s.calls) / iters;
+    row.op_sent[op] = double(s.bytes_sent) / iters;
+    row.op_received[op] = double(s.bytes_received) / iters;
+    row.op_wait[op] = s.wait_seconds / iters;
+  }
+  std::vector<RankRow> rows(static_cast<size_t>(P));
+  world.all_gather(&row, rows.data(), sizeof(RankRow), Device::kCpu);
+  return rows;
+}
+
+// Phase 4: collective verification against cpu_reference; the ranks' agreement.
+Agreement verify_case(const CaseSpec& spec, Communicator& world, CaseState& c,
+                      reports::CaseResult& res) {
+  reports::Verification v;
+  double ref_flops = pass_flops(Pass::kForwardBackward, c.mask.area(), spec.head_dim, spec.heads_q);
+  if (spec.seq > kVerifyMaxSeq || ref_flops > kVerifyMaxFlops) {
+    v.reference = "cpu_reference";
+    v.skipped_reason =
+        fmt::format("too large to verify: S={} (limit {}), reference {:.3g} FLOPs (limit {:.3g})",
+                    spec.seq, kVerifyMaxSeq, ref_flops, kVerifyMaxFlops);
+  } else {
+    const Outcome o = guarded([&] {
+      v = verify(spec, c.mask, *c.buf, c.ranges, world);
+      return Outcome{};
+    });
+    if (Agreement a = agree(world, o.code, "verification: " + o.reason); a.code != kOk) return a;
+    // Rank 0 decides; everyone learns it (other ranks contribute the neutral 1).
+    double passed = world.rank() != 0 || v.passed ? 1 : 0;
+    world.all_reduce(&passed, 1, ReduceOp::kMin);
+    if (world.rank() != 0) v.passed = passed != 0;
+  }
+  res.verification = v;
+  return {};
+}
+
+// Phase 5 (rank 0): the case's metrics from every rank's row.
+reports::CaseMetrics case_metrics(const CaseSpec& spec, RunContext& ctx, CaseState& c,
+                                  const std::vector<RankRow>& rows,
+                                  const std::vector<double>& step) {
+  const int P = ctx.world->size();
+  reports::CaseMetrics m;
+  m.mask_area = c.mask.area();
+  m.mask_density = c.mask.density();
+  m.flops = pass_flops(spec.pass, m.mask_area, spec.head_dim, spec.heads_q);
+  m.step_seconds = summarize(step);
+  if (spec.keep_samples) m.step_seconds.samples = step;
+  double med = m.step_seconds.median;
+  m.tflops_total = med > 0 ? m.flops / med / 1e12 : 0;
+  m.tflops_per_rank = m.tflops_total / P;
+  double mean_rank_median = 0;
+  std::vector<double> rank_medians, rank_areas;
+  for (const auto& r : rows) {
+    mean_rank_median += r.median / P;
+    rank_medians.push_back(r.median);
+    rank_areas.push_back(r.area);
+  }
+  m.tflops_per_rank_mean_time = mean_rank_median > 0 ? m.flops / (mean_rank_median * P) / 1e12 : 0;
+  m.area_imbalance = imbalance(rank_areas);
+  m.time_imbalance = imbalance(rank_medians);
+  m.expected_volume_formula = c.method->expected_volume().formula;
+  int slowest = 0;
+  for (int r = 0; r < P; ++r) {
+    const RankRow& x = rows[static_cast<size_t>(r)];
+    if (x.median > rows[static_cast<size_t>(slowest)].median) slowest = r;
+    reports::RankMetrics rm{
+        .rank = r,
+        .hostname = r < static_cast<int>(ctx.hostnames.size()) ? ctx.hostnames[r] : "unknown",
+        .step_seconds = {.iterations = static_cast<int64_t>(x.iterations),
+                         .median = x.median,
+                         .mean = x.mean,
+                         .min = x.min,
+                         .max = x.max,
+                         .p10 = x.p10,
+                         .p90 = x.p90,
+                         .cv = x.cv},
+        .compute_seconds = x.compute,
+        .comm_wait_seconds = x.wait,
+        .overhead_seconds = x.mean - x.compute - x.wait,
+        .bytes_sent = std::llround(x.sent),
+        .bytes_received = std::llround(x.received),
+        .expected_bytes_sent = std::llround(x.exp_sent),
+        .expected_bytes_received = std::llround(x.exp_received),
+        .ops = {},
+        .local_tokens = std::llround(x.tokens),
+        .area = std::llround(x.area),
+        .peak_rss_bytes = std::llround(x.rss),
+        .peak_rss_reset = x.rss_reset != 0,
+        .peak_device_bytes = std::nullopt,
+        .driver_peak_used_bytes = std::nullopt};
+    if (x.on_device != 0) {
+      rm.peak_device_bytes = std::llround(x.device_peak);
+      rm.driver_peak_used_bytes = std::llround(x.driver_peak);
+      m.peak_device_bytes_max =
+          std::max(m.peak_device_bytes_max.value_or(0), *rm.peak_device_bytes);
+      m.driver_peak_used_bytes_max =
+          std::max(m.driver_peak_used_bytes_max.value_or(0), *rm.driver_peak_used_bytes);
+    }
+    for (int op = 0; op < kOps; ++op)
+      if (x.op_calls[op] > 0)
+        rm.ops.push_back({.op = std::string(to_string(static_cast<CommOp>(op))),
+                          .calls = std::llround(x.op_calls[op]),
+                          .bytes_sent = std::llround(x.op_sent[op]),
+                          .bytes_received = std::llround(x.op_received[op]),
+                          .wait_seconds = x.op_wait[op]});
+    m.compute_seconds = std::max(m.compute_seconds, rm.compute_seconds);
+    m.comm_wait_seconds = std::max(m.comm_wait_seconds, rm.comm_wait_seconds);
+    // Overhead can be a few microseconds negative (timer granularity): a max that
+    // starts at 0 would hide that, so start from rank 0's value.
+    m.harness_overhead_seconds =
+        r == 0 ? rm.overhead_seconds : std::max(m.harness_overhead_seconds, rm.overhead_seconds);
+    m.bytes_sent_max = std::max(m.bytes_sent_max, rm.bytes_sent);
+    m.bytes_received_max = std::max(m.bytes_received_max, rm.bytes_received);
+    m.expected_bytes_sent_max = std::max(m.expected_bytes_sent_max, rm.expected_bytes_sent);
+    m.expected_bytes_received_max =
+        std::max(m.expected_bytes_received_max, rm.expected_bytes_received);
+    m.peak_rss_bytes_max = std::max(m.peak_rss_bytes_max, rm.peak_rss_bytes);
+    m.ranks.push_back(std::move(rm));
+  }
+  m.exposed_comm_seconds = m.comm_wait_seconds;
+  const auto& slow = m.ranks[static_cast<size_t>(slowest)];
+  double busy = slow.compute_seconds + slow.comm_wait_seconds;
+  m.overlap_efficiency = busy > 0 ? slow.compute_seconds / busy : 1;
+  // Overhead comes from per-rank means, so its fraction is taken of the same
+  // rank's mean step: dividing by the median would let outlier iterations inflate it.
+  m.harness_overhead_fraction = 0;
+  for (const auto& rm : m.ranks)
+    if (rm.step_seconds.mean > 0)
+      m.harness_overhead_fraction =
+          std::max(m.harness_overhead_fraction, rm.overhead_seconds / rm.step_seconds.mean);
+  return m;
+}
+
 }  // namespace
 
 reports::CaseResult run_case(const CaseSpec& spec, RunContext& ctx) {
@@ -349,303 +660,20 @@ reports::CaseResult run_case(const CaseSpec& spec, RunContext& ctx) {
     res.wall_seconds = seconds_since(case_start);
     return res;
   };
+  auto agreed = [&](const Outcome& o) { return agree(world, o.code, o.reason); };
 
-  // Phase 1: build the problem and ask whether it can run. Pure functions of the
-  // spec and world size, but agreed anyway so no rank can go on alone.
-  Mask mask;
-  std::unique_ptr<Kernel> kernel;
-  // Before the method: the method's work buffers come from it and die first.
-  std::unique_ptr<Execution> exec;
-  std::unique_ptr<CpMethod> method;
-  CpProblem problem{};
-  int code = kOk;
-  std::string reason;
-  try {
-    mask = make_mask(spec.mask, spec.seq);
-    kernel = KernelRegistry::instance().create(spec.kernel);
-    method = CpMethodRegistry::instance().create(spec.method);
-    AttentionShape shape{.seq_q = spec.seq,
-                         .seq_k = spec.seq,
-                         .heads_q = spec.heads_q,
-                         .heads_kv = spec.heads_kv,
-                         .head_dim = spec.head_dim,
-                         .dtype = spec.dtype,
-                         .device = Device::kCpu};
-    problem = {.shape = shape,
-               .mask = &mask,
-               .scale = 1.0f / std::sqrt(static_cast<float>(spec.head_dim)),
-               .config = spec.cp};
-    // A kernel's device is the one it accepts: host first, else CUDA (cuda_flash).
-    Support ks = kernel->supports(shape);
-    if (!ks.ok()) {
-      AttentionShape gpu = shape;
-      gpu.device = Device::kCuda;
-      if (Support kg = kernel->supports(gpu); kg.ok()) {
-        shape = gpu;
-        problem.shape = gpu;
-        ks = kg;
-      } else if (kg.reason != ks.reason) {
-        ks = Support::no(fmt::format("on cpu: {}; on cuda: {}", ks.reason, kg.reason));
-      }
-    }
-    if (ks.ok()) res.params["device"] = shape.device == Device::kCuda ? "cuda" : "cpu";
-    if (!ks.ok()) {
-      code = kUnsupported;
-      reason = named("kernel", spec.kernel, ks.reason);
-    } else if (Support ms = method->supports(problem); !ms.ok()) {
-      code = kUnsupported;
-      reason = named("method", spec.method, ms.reason);
-    } else if (int64_t(spec.cp.ulysses_degree) * spec.cp.ring_degree != world.size()) {
-      code = kUnsupported;
-      reason = fmt::format("degrees u{} x r{} = {} do not match the world size {}",
-                           spec.cp.ulysses_degree, spec.cp.ring_degree,
-                           int64_t(spec.cp.ulysses_degree) * spec.cp.ring_degree, world.size());
-    }
-  } catch (const std::bad_alloc& e) {
-    code = kOom;
-    reason = fmt::format("out of memory: {}", e.what());
-  } catch (const std::exception& e) {
-    code = kError;
-    reason = describe_exception(e);
-  }
-  if (Agreement a = agree(world, code, reason); a.code != kOk) return finish(a);
-
-  // Phase 2: set up, fill, warm up, time.
-  const bool reset_ok = reset_peak_rss();
-  std::vector<Range> ranges;
-  std::unique_ptr<CaseBuffers> buf;
-  std::vector<double> times, compute;
-  CommStats comm;
-  const bool on_gpu = problem.shape.device != Device::kCpu;
-  double device_peak = 0, driver_peak = 0;
-  try {
-    exec = make_execution(problem.shape.device, world, ctx.hostnames);
-    if (on_gpu) res.params["device_transport"] = world.device_transport();
-    method->setup(problem, world, *kernel, *exec);
-    ranges = method->local_tokens();
-    int64_t n = 0;
-    for (const auto& r : ranges) n += r.size();
-    buf = std::make_unique<CaseBuffers>(spec, n);
-    buf->fill(spec.seed, ranges);
-    ExecTensors tensors(*exec, *buf);
-    if (on_gpu && !spec.verify) buf.reset();  // the host copy only serves to compare results
-    CpTensors& t = tensors.tensors();
-    if (spec.pass == Pass::kBackward) method->forward(t);  // out + LSE for backward, untimed
-    for (int i = 0; i < spec.warmup; ++i) {
-      if (runs_forward(spec.pass)) method->forward(t);
-      if (runs_backward(spec.pass)) method->backward(t);
-    }
-    method->reset_comm_stats();
-    times.reserve(static_cast<size_t>(spec.iters));
-    for (int i = 0; i < spec.iters; ++i) {
-      exec->synchronize();  // every rank's queues idle before the barrier: steps start together
-      world.barrier();
-      exec->reset_compute();
-      const Event start = exec->record(Queue::kCompute);
-      if (runs_forward(spec.pass)) method->forward(t);
-      if (runs_backward(spec.pass)) method->backward(t);
-      const Event stop = exec->record(Queue::kCompute);
-      times.push_back(exec->elapsed(start, stop));
-      compute.push_back(exec->compute_seconds());
-    }
-    comm = method->comm_stats();
-    if (on_gpu) {
-      // Tracked: the case's tensors and the method's buffers (the execution's
-      // allocator) plus the kernel's own scratch and block maps, each at its peak.
-      const ExecMemory xm = exec->memory();
-      const KernelMemory km = kernel->memory();
-      device_peak = double(xm.peak_bytes + km.device_peak_bytes);
-      driver_peak = double(std::max(xm.driver_peak_used_bytes, km.driver_peak_used_bytes));
-      if (spec.verify) tensors.download_results(*buf);
-    }
-  } catch (const std::bad_alloc& e) {
-    code = kOom;
-    reason = fmt::format("out of memory: {}", e.what());
-  } catch (const std::exception& e) {
-    code = kError;
-    reason = describe_exception(e);
-  }
-  if (Agreement a = agree(world, code, reason); a.code != kOk) return finish(a);
-
-  // Phase 3: metrics. Step time of iteration i = max over ranks.
-  const int P = world.size();
-  const double iters = spec.iters;
-  std::vector<double> step = times;
-  world.all_reduce(step.data(), step.size(), ReduceOp::kMax);
-  reports::TimeStats mine = summarize(times);
-  CommVolume expected = method->expected_volume();
-  int64_t exp_sent = 0, exp_received = 0;
-  if (runs_forward(spec.pass)) {
-    exp_sent += expected.forward_bytes_sent;
-    exp_received += expected.forward_bytes_received;
-  }
-  if (runs_backward(spec.pass)) {
-    exp_sent += expected.backward_bytes_sent;
-    exp_received += expected.backward_bytes_received;
-  }
-  double compute_mean = 0;
-  for (double c : compute) compute_mean += c / iters;
-  RankRow row{
-      .median = mine.median,
-      .mean = mine.mean,
-      .min = mine.min,
-      .max = mine.max,
-      .p10 = mine.p10,
-      .p90 = mine.p90,
-      .cv = mine.cv,
-      .iterations = iters,
-      .compute = compute_mean,
-      // Host: time blocked in communication. Device: the host blocks
-      // while kernels still run, so exposed communication comes from the
-      // compute queue's events instead: step time not spent in kernels.
-      .wait = on_gpu ? std::max(0.0, mine.mean - compute_mean) : comm.wait_seconds() / iters,
-      .sent = double(comm.bytes_sent()) / iters,
-      .received = double(comm.bytes_received()) / iters,
-      .exp_sent = double(exp_sent),
-      .exp_received = double(exp_received),
-      .tokens = 0,
-      .area = 0,
-      .rss = double(peak_rss_bytes()),
-      .rss_reset = reset_ok ? 1.0 : 0.0,
-      .op_calls = {},
-      .op_sent = {},
-      .op_received = {},
-      .op_wait = {},
-      .on_device = on_gpu ? 1.0 : 0.0,
-      .device_peak = device_peak,
-      .driver_peak = driver_peak};
-  for (const auto& r : ranges) row.tokens += double(r.size());
-  row.area = double(mask.restrict(std::span<const Range>(ranges),
-                                  std::span<const Range>(std::vector<Range>{{0, spec.seq}}))
-                        .area());
-  for (int op = 0; op < kOps; ++op) {
-    const CommOpStats& s = comm.ops[static_cast<size_t>(op)];
-    row.op_calls[op] = double(s.calls) / iters;
-    row.op_sent[op] = double(s.bytes_sent) / iters;
-    row.op_received[op] = double(s.bytes_received) / iters;
-    row.op_wait[op] = s.wait_seconds / iters;
-  }
-  std::vector<RankRow> rows(static_cast<size_t>(P));
-  world.all_gather(&row, rows.data(), sizeof(RankRow), Device::kCpu);
-
-  // Phase 4: verification (collective gathers, reference on rank 0).
-  if (spec.verify) {
-    reports::Verification v;
-    double ref_flops = pass_flops(Pass::kForwardBackward, mask.area(), spec.head_dim, spec.heads_q);
-    if (spec.seq > kVerifyMaxSeq || ref_flops > kVerifyMaxFlops) {
-      v.reference = "cpu_reference";
-      v.skipped_reason =
-          fmt::format("too large to verify: S={} (limit {}), reference {:.3g} FLOPs (limit {:.3g})",
-                      spec.seq, kVerifyMaxSeq, ref_flops, kVerifyMaxFlops);
-    } else {
-      try {
-        v = verify(spec, mask, *buf, ranges, world);
-      } catch (const std::exception& e) {
-        code = kError;
-        reason = fmt::format("verification: {}", describe_exception(e));
-      }
-      if (Agreement a = agree(world, code, reason); a.code != kOk) return finish(a);
-      // Rank 0 decides; everyone learns it (other ranks contribute the neutral 1).
-      double passed = world.rank() != 0 || v.passed ? 1 : 0;
-      world.all_reduce(&passed, 1, ReduceOp::kMin);
-      if (world.rank() != 0) v.passed = passed != 0;
-    }
-    res.verification = v;
-  }
-
-  if (world.rank() == 0) {
-    reports::CaseMetrics m;
-    m.mask_area = mask.area();
-    m.mask_density = mask.density();
-    m.flops = pass_flops(spec.pass, m.mask_area, spec.head_dim, spec.heads_q);
-    m.step_seconds = summarize(step);
-    if (spec.keep_samples) m.step_seconds.samples = step;
-    double med = m.step_seconds.median;
-    m.tflops_total = med > 0 ? m.flops / med / 1e12 : 0;
-    m.tflops_per_rank = m.tflops_total / P;
-    double mean_rank_median = 0;
-    std::vector<double> rank_medians, rank_areas;
-    for (const auto& r : rows) {
-      mean_rank_median += r.median / P;
-      rank_medians.push_back(r.median);
-      rank_areas.push_back(r.area);
-    }
-    m.tflops_per_rank_mean_time =
-        mean_rank_median > 0 ? m.flops / (mean_rank_median * P) / 1e12 : 0;
-    m.area_imbalance = imbalance(rank_areas);
-    m.time_imbalance = imbalance(rank_medians);
-    m.expected_volume_formula = expected.formula;
-    int slowest = 0;
-    for (int r = 0; r < P; ++r) {
-      const RankRow& x = rows[static_cast<size_t>(r)];
-      if (x.median > rows[static_cast<size_t>(slowest)].median) slowest = r;
-      reports::RankMetrics rm{
-          .rank = r,
-          .hostname = r < static_cast<int>(ctx.hostnames.size()) ? ctx.hostnames[r] : "unknown",
-          .step_seconds = {.iterations = static_cast<int64_t>(x.iterations),
-                           .median = x.median,
-                           .mean = x.mean,
-                           .min = x.min,
-                           .max = x.max,
-                           .p10 = x.p10,
-                           .p90 = x.p90,
-                           .cv = x.cv},
-          .compute_seconds = x.compute,
-          .comm_wait_seconds = x.wait,
-          .overhead_seconds = x.mean - x.compute - x.wait,
-          .bytes_sent = std::llround(x.sent),
-          .bytes_received = std::llround(x.received),
-          .expected_bytes_sent = std::llround(x.exp_sent),
-          .expected_bytes_received = std::llround(x.exp_received),
-          .ops = {},
-          .local_tokens = std::llround(x.tokens),
-          .area = std::llround(x.area),
-          .peak_rss_bytes = std::llround(x.rss),
-          .peak_rss_reset = x.rss_reset != 0,
-          .peak_device_bytes = std::nullopt,
-          .driver_peak_used_bytes = std::nullopt};
-      if (x.on_device != 0) {
-        rm.peak_device_bytes = std::llround(x.device_peak);
-        rm.driver_peak_used_bytes = std::llround(x.driver_peak);
-        m.peak_device_bytes_max =
-            std::max(m.peak_device_bytes_max.value_or(0), *rm.peak_device_bytes);
-        m.driver_peak_used_bytes_max =
-            std::max(m.driver_peak_used_bytes_max.value_or(0), *rm.driver_peak_used_bytes);
-      }
-      for (int op = 0; op < kOps; ++op)
-        if (x.op_calls[op] > 0)
-          rm.ops.push_back({.op = std::string(to_string(static_cast<CommOp>(op))),
-                            .calls = std::llround(x.op_calls[op]),
-                            .bytes_sent = std::llround(x.op_sent[op]),
-                            .bytes_received = std::llround(x.op_received[op]),
-                            .wait_seconds = x.op_wait[op]});
-      m.compute_seconds = std::max(m.compute_seconds, rm.compute_seconds);
-      m.comm_wait_seconds = std::max(m.comm_wait_seconds, rm.comm_wait_seconds);
-      // Overhead can be a few microseconds negative (timer granularity): a max that
-      // starts at 0 would hide that, so start from rank 0's value.
-      m.harness_overhead_seconds =
-          r == 0 ? rm.overhead_seconds : std::max(m.harness_overhead_seconds, rm.overhead_seconds);
-      m.bytes_sent_max = std::max(m.bytes_sent_max, rm.bytes_sent);
-      m.bytes_received_max = std::max(m.bytes_received_max, rm.bytes_received);
-      m.expected_bytes_sent_max = std::max(m.expected_bytes_sent_max, rm.expected_bytes_sent);
-      m.expected_bytes_received_max =
-          std::max(m.expected_bytes_received_max, rm.expected_bytes_received);
-      m.peak_rss_bytes_max = std::max(m.peak_rss_bytes_max, rm.peak_rss_bytes);
-      m.ranks.push_back(std::move(rm));
-    }
-    m.exposed_comm_seconds = m.comm_wait_seconds;
-    const auto& slow = m.ranks[static_cast<size_t>(slowest)];
-    double busy = slow.compute_seconds + slow.comm_wait_seconds;
-    m.overlap_efficiency = busy > 0 ? slow.compute_seconds / busy : 1;
-    // Overhead comes from per-rank means, so its fraction is taken of the same
-    // rank's mean step: dividing by the median would let outlier iterations inflate it.
-    m.harness_overhead_fraction = 0;
-    for (const auto& rm : m.ranks)
-      if (rm.step_seconds.mean > 0)
-        m.harness_overhead_fraction =
-            std::max(m.harness_overhead_fraction, rm.overhead_seconds / rm.step_seconds.mean);
-    res.metrics = std::move(m);
-  }
+  CaseState c;
+  if (Agreement a = agreed(guarded([&] { return plan_case(spec, world, c, res.params); }));
+      a.code != kOk)
+    return finish(a);
+  if (Agreement a = agreed(guarded([&] { return measure_case(spec, ctx, c, res.params); }));
+      a.code != kOk)
+    return finish(a);
+  std::vector<double> step;
+  const std::vector<RankRow> rows = gather_rank_rows(spec, world, c, &step);
+  if (spec.verify)
+    if (Agreement a = verify_case(spec, world, c, res); a.code != kOk) return finish(a);
+  if (world.rank() == 0) res.metrics = case_metrics(spec, ctx, c, rows, step);
   res.wall_seconds = seconds_since(case_start);
   return res;
 }
