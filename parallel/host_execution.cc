@@ -31,6 +31,13 @@ void copy_rows_host(const TensorView& src, int64_t st0, int64_t sh0, const Tenso
                     static_cast<const std::byte*>(src.data) + so * es, d * es);
         continue;
       }
+      if (add && src.dtype == DType::kF32 && dst.dtype == DType::kF32) {
+        // fp32 accumulation (ring dK/dV sums): the hot case, kept a plain loop.
+        const float* in = static_cast<const float*>(src.data) + so;
+        float* acc = static_cast<float*>(dst.data) + dof;
+        for (int64_t x = 0; x < d; ++x) acc[x] += in[x];
+        continue;
+      }
       for (int64_t x = 0; x < d; ++x) {
         float v = load_as_float(src.data, src.dtype, so + x);
         if (add) v += load_as_float(dst.data, dst.dtype, dof + x);
