@@ -120,6 +120,11 @@ class Execution {
   virtual void release(void* data, std::size_t bytes) = 0;
 };
 
+// The checks every copy_rows implementation makes: same head_dim, both ranges in
+// bounds, both tensors on `device`.
+void check_copy_rows(const TensorView& src, int64_t st0, int64_t sh0, const TensorView& dst,
+                     int64_t dt0, int64_t dh0, int64_t tokens, int64_t heads, Device device);
+
 // Host tensors: today's CPU code, synchronous; queues are the calling thread.
 std::unique_ptr<Execution> make_host_execution();
 // CUDA tensors on GPU `device` (made current): a compute and a comm stream,

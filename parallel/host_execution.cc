@@ -74,12 +74,7 @@ class HostExecution final : public Execution {
 
   void copy_rows(const TensorView& src, int64_t st0, int64_t sh0, const TensorView& dst,
                  int64_t dt0, int64_t dh0, int64_t tokens, int64_t heads, bool add) override {
-    CPB_CHECK(src.head_dim == dst.head_dim, "head_dim {} vs {}", src.head_dim, dst.head_dim);
-    CPB_CHECK(st0 + tokens <= src.tokens && dt0 + tokens <= dst.tokens &&
-                  sh0 + heads <= src.heads && dh0 + heads <= dst.heads,
-              "copy_rows out of bounds");
-    CPB_CHECK(src.device == Device::kCpu && dst.device == Device::kCpu,
-              "host execution given a device tensor");
+    check_copy_rows(src, st0, sh0, dst, dt0, dh0, tokens, heads, device());
     copy_rows_host(src, st0, sh0, dst, dt0, dh0, tokens, heads, add);
   }
 
