@@ -9,7 +9,7 @@
 #       [-- extra mpirun arguments]
 #
 # Output in -o: run-p<W>.json (+ .jsonl journal) per world size W, merged.json,
-# tables.md, tables.csv, plots/. Binding defaults to core, none on one oversubscribed
+# tables.md, tables.csv, longca.csv, plots/. Binding defaults to core, none on one oversubscribed
 # machine (no -H/-r). docs/launchers.md has a worked example.
 set -euo pipefail
 usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
@@ -98,6 +98,8 @@ done
 [[ ${#reports[@]} -gt 0 ]] || { echo "mpirun_sweep.sh: no report written" >&2; exit 1; }
 run "$cpbench" report "${reports[@]}" --out "$out/merged.json" --detail > "$out/tables.md"
 run "$cpbench" report "$out/merged.json" --format csv > "$out/tables.csv"
+# LongCA-bench's own columns beside ours, so its charts and scripts read the run as is.
+run "$cpbench" report "$out/merged.json" --format longca-csv > "$out/longca.csv"
 if [[ $plots == 1 && $dry == 0 ]]; then
   "$root/scripts/plot" "$out/merged.json" --out-dir "$out/plots" >/dev/null || \
     echo "mpirun_sweep.sh: charts skipped (see the message above)" >&2
