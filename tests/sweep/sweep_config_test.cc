@@ -252,8 +252,11 @@ TEST(SweepConfig, DegreeRulesPerWorld) {
   // ... or given by the launcher.
   SweepNames launcher{.ranks_per_node = 4};
   auto from_launcher = parse_sweep_config(j, "cfg.json", launcher);
-  for (const auto& c : from_launcher.cases)
-    if (c.method == "usp") EXPECT_EQ(c.ulysses, std::min(c.world, 4)) << c.label();
+  for (const auto& c : from_launcher.cases) {
+    if (c.method == "usp") {
+      EXPECT_EQ(c.ulysses, std::min(c.world, 4)) << c.label();
+    }
+  }
   // A degree no listed method reads is refused, naming the methods that do.
   json w = j;
   w["method"] = {"usp"};
