@@ -91,24 +91,10 @@ struct ModelArgs {
   ModelCaseFlags flags;
 };
 
+// A planned point with the kernel the model predicts (the flag's, if given).
 CaseSpec spec_of(const SweepCase& c, const std::string& kernel) {
-  CaseSpec s;
+  CaseSpec s = case_spec(c);
   s.kernel = kernel;
-  s.mask = c.mask.get<MaskSpec>();
-  s.seq = c.seqlen;
-  s.heads_q = c.heads;
-  s.heads_kv = c.kv_heads;
-  s.head_dim = c.head_dim;
-  s.dtype = parse_dtype(c.dtype);
-  s.pass = parse_pass(c.pass);
-  s.iters = 1;
-  s.method = c.method;
-  s.cp.world = c.world;
-  s.cp.ulysses_degree = c.ulysses;
-  s.cp.ring_degree = c.ring;
-  s.cp.inner_ring = c.inner_ring;
-  s.cp.placement = c.placement == "strided" ? Placement::kStrided : Placement::kContiguous;
-  s.cp.sharding = c.sharding;
   return s;
 }
 
