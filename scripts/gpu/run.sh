@@ -41,24 +41,9 @@ masks=${CPB_GPU_MASKS:-full,causal,sliding_window,document}
 window=4096
 [ "$quick" = 1 ] && window=1024
 
-declare -a summary=()
-failed=0
+# shellcheck source=scripts/gpu/step.sh
+source "$repo/scripts/gpu/step.sh"
 has_step() { [[ ",$steps," == *",$1,"* ]]; }
-# step NAME CMD...: runs, times and records one step; never exits the script.
-step() {
-  local name=$1
-  shift
-  echo
-  echo "=== $name: $* ($(date -u +%H:%M:%S))"
-  local t0=$SECONDS
-  "$@"
-  local rc=$?
-  local line="$name: $([ $rc = 0 ] && echo ok || echo "FAILED (rc $rc)") in $((SECONDS - t0)) s"
-  summary+=("$line")
-  echo "=== $line"
-  [ $rc = 0 ] || failed=1
-  return $rc
-}
 
 # ---------------------------------------------------------------- environment
 echo "cpbench GPU run: $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname)"

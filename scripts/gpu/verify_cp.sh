@@ -24,22 +24,8 @@ mkdir -p "$out"
 log=$out/verify_cp.log
 exec > >(tee -a "$log") 2>&1
 
-declare -a summary=()
-failed=0
-step() {
-  local name=$1
-  shift
-  echo
-  echo "=== $name: $* ($(date -u +%H:%M:%S))"
-  local t0=$SECONDS
-  "$@"
-  local rc=$?
-  local line="$name: $([ $rc = 0 ] && echo ok || echo "FAILED (rc $rc)") in $((SECONDS - t0)) s"
-  summary+=("$line")
-  echo "=== $line"
-  [ $rc = 0 ] || failed=1
-  return $rc
-}
+# shellcheck source=scripts/gpu/step.sh
+source "$repo/scripts/gpu/step.sh"
 
 # Open MPI from the carried .debs (scripts/gpu/fetch_debs.sh) is unpacked into the
 # prefix by run.sh's deps step; OPAL_PREFIX relocates it (binaries, wrappers, MCA
