@@ -302,15 +302,14 @@ Mask make_block_sparse(const MaskSpec& s, int64_t seq) {
 // Top-k per block row, as MagiAttention's block-sparse pattern (LongCA-bench's
 // kernel benchmark) draws it: each query block row keeps exactly topk key blocks
 // chosen uniformly without replacement (the top k of i.i.d. random scores), the
-// diagonal block no more likely than any other. One pattern for all heads: a kernel
-// gets one mask for every head (see masks/README.md).
-Mask make_block_sparse_topk(const MaskSpec& s, int64_t seq) {
+// diagonal block no more likely than any other. `seed` drives the draw.
+Mask draw_block_sparse_topk(const MaskSpec& s, int64_t seq, uint64_t seed) {
   const int64_t n = sparse_grid_side(s, seq);
   CPB_REQUIRE(s.topk >= 1 && s.topk <= n,
               "mask 'block_sparse_topk': topk = {} must be in [1, {}] (key blocks per row at "
               "block = {}, seq = {})",
               s.topk, n, s.block, seq);
-  std::mt19937_64 rng(s.seed);
+  std::mt19937_64 rng(seed);
   Mask m = empty_mask(seq);
   std::vector<int64_t> order(static_cast<size_t>(n));
   for (int64_t bi = 0; bi < n; ++bi) {
@@ -325,6 +324,22 @@ Mask make_block_sparse_topk(const MaskSpec& s, int64_t seq) {
     push_block_row(m, s, seq, bi, kept);
   }
   return m;
+}
+
+// The shared pattern, and KV head 0's when per_head is set (make_head_masks).
+Mask make_block_sparse_topk(const MaskSpec& s, int64_t seq) {
+  return draw_block_sparse_topk(s, seq, s.seed);
+}
+
+// KV head g's own draw (per_head): head 0 keeps `seed`, so its pattern is the shared
+// one; head g > 0 draws from a splitmix64 mix of seed and g, independent of the other
+// heads' and of the grid size (any head can be built alone).
+Mask make_block_sparse_topk_head(const MaskSpec& s, int64_t seq, int64_t kv_head) {
+  if (kv_head == 0) return make_block_sparse_topk(s, seq);
+  uint64_t z = s.seed + 0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(kv_head);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return draw_block_sparse_topk(s, seq, z ^ (z >> 31));
 }
 
 MaskSpec spec_of(const std::string& kind) {
@@ -474,11 +489,12 @@ std::vector<MaskKindDef> build_table() {
   topk_defaults.block = 128;
   t.push_back({"block_sparse_topk",
                "random block x block tiles, exactly topk per block row (seeded), diagonal not "
-               "guaranteed; one pattern for all heads",
-               {"block", "topk", "seed"},
+               "guaranteed; one pattern for all heads, or one draw per KV head with per_head",
+               {"block", "topk", "seed", "per_head"},
                {"topk"},
                topk_defaults,
                make_block_sparse_topk});
+  t.back().make_head = make_block_sparse_topk_head;
   // Every kind that samples documents takes the optional cap on their length.
   for (MaskKindDef& k : t)
     if (std::find(k.params.begin(), k.params.end(), "doclen") != k.params.end())

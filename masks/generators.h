@@ -3,6 +3,8 @@
 // the function that emits its slices. Adding a kind is one function and one row.
 // Parameters with no sensible size-independent default (window, global_tokens,
 // prefix, question, answers, topk) are required in JSON; the others default per kind.
+// A kind whose pattern can differ per head (block_sparse_topk) also gives make_head,
+// which masks/head_masks.h calls once per KV head.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +23,9 @@ struct MaskKindDef {
   std::vector<std::string> required;  // subset of params that JSON must give
   MaskSpec defaults;                  // kind set; params with defaults filled, others 0
   Mask (*make)(const MaskSpec& spec, int64_t seq);
+  // Kinds with a per-head variant (MaskSpec::per_head): KV head g's mask; null for the
+  // others. make(spec, seq) is KV head 0's.
+  Mask (*make_head)(const MaskSpec& spec, int64_t seq, int64_t kv_head) = nullptr;
 };
 
 const std::vector<MaskKindDef>& mask_kind_table();

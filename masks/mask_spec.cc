@@ -23,7 +23,7 @@ using nlohmann::json;
 struct Field {
   const char* name;
   std::variant<int64_t MaskSpec::*, uint64_t MaskSpec::*, double MaskSpec::*,
-               std::string MaskSpec::*>
+               std::string MaskSpec::*, bool MaskSpec::*>
       member;
   bool omit_zero = false;  // an optional parameter: not written while 0
 };
@@ -42,6 +42,7 @@ const Field kFields[] = {
     {"long_share", &MaskSpec::long_share},
     {"seed", &MaskSpec::seed},
     {"max_doc", &MaskSpec::max_doc, /*omit_zero=*/true},
+    {"per_head", &MaskSpec::per_head, /*omit_zero=*/true},
 };
 
 const Field& field(const std::string& name) {
@@ -68,6 +69,9 @@ void read_field(const json& v, MaskSpec& spec, const Field& f) {
         if constexpr (std::is_same_v<T, std::string>) {
           CPB_REQUIRE(v.is_string(), "mask '{}': key '{}' must be a string, got {}", spec.kind,
                       f.name, v.dump());
+        } else if constexpr (std::is_same_v<T, bool>) {
+          CPB_REQUIRE(v.is_boolean(), "mask '{}': key '{}' must be true or false, got {}",
+                      spec.kind, f.name, v.dump());
         } else if constexpr (std::is_same_v<T, double>) {
           CPB_REQUIRE(v.is_number(), "mask '{}': key '{}' must be a number, got {}", spec.kind,
                       f.name, v.dump());

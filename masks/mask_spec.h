@@ -31,6 +31,9 @@ struct MaskSpec {
   // of max_doc (the last shorter). 0: no cap. Written to JSON only when set, so a spec
   // without it keeps its JSON (and case ids).
   int64_t max_doc = 0;
+  // block_sparse_topk: one draw per KV head instead of one for every head (masks/
+  // head_masks.h). Written to JSON only when set.
+  bool per_head = false;
 
   bool operator==(const MaskSpec&) const = default;
 };
