@@ -14,6 +14,7 @@
 #include <set>
 
 #include "common/errors.h"
+#include "reports/fields.h"
 
 namespace cpb::reports {
 namespace {
@@ -23,25 +24,39 @@ using nlohmann::json;
 enum class Kind { kTimed, kDerived, kGauge, kExact };
 
 struct MetricDef {
-  const char* name;
-  const char* path;  // key in case.metrics
+  std::string name;
+  std::string path;  // key in case.metrics
   Kind kind;
   bool lower_is_better;
+  double scale;        // shown value = value * scale
+  std::string format;  // the shown value's cell
 };
 
-const MetricDef kMetrics[] = {
-    {"step", "step_seconds", Kind::kTimed, true},
-    {"tflops_per_rank", "tflops_per_rank", Kind::kDerived, false},
-    {"compute_seconds", "compute_seconds", Kind::kGauge, true},
-    {"exposed_comm_seconds", "exposed_comm_seconds", Kind::kGauge, true},
-    {"peak_rss_bytes_max", "peak_rss_bytes_max", Kind::kGauge, true},
-    {"flops", "flops", Kind::kExact, true},
-    {"mask_area", "mask_area", Kind::kExact, true},
-    {"bytes_sent_max", "bytes_sent_max", Kind::kExact, true},
-    {"bytes_received_max", "bytes_received_max", Kind::kExact, true},
-    {"expected_bytes_sent_max", "expected_bytes_sent_max", Kind::kExact, true},
-    {"expected_bytes_received_max", "expected_bytes_received_max", Kind::kExact, true},
-};
+// The step time is the one timed metric: a view of the structured step_seconds, judged
+// with the noise logic below. Every other metric is a row of the field table
+// (reports/fields.h) marked as compared, in the order timed, derived, gauges, exact.
+std::vector<MetricDef> make_metrics() {
+  std::vector<MetricDef> out = {{"step", "step_seconds", Kind::kTimed, true, 1e3, "{:.4g} ms"}};
+  const std::pair<Judged, Kind> order[] = {{Judged::kFromStep, Kind::kDerived},
+                                           {Judged::kGauge, Kind::kGauge},
+                                           {Judged::kExact, Kind::kExact}};
+  for (const auto& [judged, kind] : order)
+    for (const auto& f : case_metric_fields())
+      if (f.judged == judged)
+        out.push_back({f.name, f.name, kind, !f.higher_is_better, f.scale, f.format});
+  return out;
+}
+
+const std::vector<MetricDef>& metrics() {
+  static const std::vector<MetricDef> defs = make_metrics();
+  return defs;
+}
+
+const MetricDef* find_metric(const std::string& name) {
+  for (const auto& m : metrics())
+    if (m.name == name) return &m;
+  return nullptr;
+}
 
 // Severity of a status for "did it get worse": ok < unsupported < timeout < error.
 int severity(const std::string& s) {
@@ -98,11 +113,9 @@ double exact_upper_tail(size_t n, size_t m, double u) {
 double normal_upper(double z) { return 0.5 * std::erfc(z / std::sqrt(2.0)); }
 
 std::string fmt_value(const std::string& metric, double v) {
-  if (metric == "step" || metric == "compute_seconds" || metric == "exposed_comm_seconds")
-    return fmt::format("{:.4g} ms", v * 1e3);
-  if (metric == "tflops_per_rank") return fmt::format("{:.4g}", v);
-  if (metric == "peak_rss_bytes_max") return fmt::format("{:.1f} MiB", v / (1024.0 * 1024.0));
-  return fmt::format("{:.0f}", v);
+  const MetricDef* def = find_metric(metric);
+  if (!def) return fmt::format("{:.0f}", v);
+  return fmt::format(fmt::runtime(def->format), v * def->scale);
 }
 
 std::string fmt_change(double c) {
@@ -138,6 +151,8 @@ bool peer_matches(const json& rule, const json& c) {
   return true;
 }
 
+// Puts a case on another machine's speed: times x f, throughputs / f; the field table's
+// units say which fields are which.
 void scale_times(json& c, double f) {
   json& m = c["metrics"];
   for (const char* k : {"median", "mean", "min", "max", "p10", "p90"})
@@ -145,10 +160,12 @@ void scale_times(json& c, double f) {
       m["step_seconds"][k] = m["step_seconds"][k].get<double>() * f;
   if (m["step_seconds"].contains("samples"))
     for (auto& v : m["step_seconds"]["samples"]) v = v.get<double>() * f;
-  for (const char* k : {"compute_seconds", "exposed_comm_seconds", "comm_wait_seconds"})
-    if (m.contains(k)) m[k] = m[k].get<double>() * f;
-  for (const char* k : {"tflops_total", "tflops_per_rank", "tflops_per_rank_mean_time"})
-    if (m.contains(k)) m[k] = m[k].get<double>() / f;
+  for (const auto& field : case_metric_fields()) {
+    auto v = field_value(m, field);
+    if (!v) continue;
+    if (std::string(field.unit) == "s") m[field.name] = *v * f;
+    if (std::string(field.unit) == "TFLOP/s") m[field.name] = *v / f;
+  }
 }
 
 }  // namespace
@@ -222,7 +239,7 @@ double parse_fraction(const std::string& text, const std::string& what) {
 
 std::vector<std::string> compare_metric_names() {
   std::vector<std::string> out;
-  for (const auto& m : kMetrics) out.push_back(m.name);
+  for (const auto& m : metrics()) out.push_back(m.name);
   return out;
 }
 
@@ -237,9 +254,7 @@ void add_metric_threshold(CompareOptions& options, const std::string& assignment
   if (std::find(names.begin(), names.end(), name) == names.end())
     CPB_INPUT_ERROR("--metric-threshold: unknown metric '{}'; allowed: {}", name,
                     fmt::join(names, ", "));
-  const MetricDef* def = nullptr;
-  for (const auto& m : kMetrics)
-    if (name == m.name) def = &m;
+  const MetricDef* def = find_metric(name);
   if (value == "off") {
     options.metric_thresholds[name] = -1;
     return;
@@ -495,7 +510,7 @@ CaseComparison compare_case(const json& b, const json& n, const std::string& key
   if (cc.base_status != "ok" || cc.new_status != "ok") return cc;
   const json& bm = b["metrics"];
   const json& nm = n["metrics"];
-  for (const MetricDef& def : kMetrics) {
+  for (const MetricDef& def : metrics()) {
     if (!bm.contains(def.path) || !nm.contains(def.path)) continue;
     auto thr = threshold_of(def, options);
     std::optional<MetricChange> mc;

@@ -103,6 +103,61 @@ void to_json(json& j, const CaseResult& c) {
            {"verification", c.verification ? json(*c.verification) : json(nullptr)}};
 }
 
+namespace {
+
+// Reads j[key] into `out` when present and not null; absent keeps the default.
+template <typename T>
+void read_if(const json& j, const char* key, T& out) {
+  if (j.is_object() && j.contains(key) && !j[key].is_null()) j[key].get_to(out);
+}
+
+template <typename T>
+void read_if(const json& j, const char* key, std::optional<T>& out) {
+  if (j.is_object() && j.contains(key) && !j[key].is_null()) out = j[key].get<T>();
+}
+
+}  // namespace
+
+void from_json(const json& j, TimeStats& s) {
+  read_if(j, "iterations", s.iterations);
+  read_if(j, "median", s.median);
+  read_if(j, "mean", s.mean);
+  read_if(j, "min", s.min);
+  read_if(j, "max", s.max);
+  read_if(j, "p10", s.p10);
+  read_if(j, "p90", s.p90);
+  read_if(j, "cv", s.cv);
+  read_if(j, "samples", s.samples);
+}
+
+void from_json(const json& j, OpBytes& o) {
+  read_if(j, "op", o.op);
+  read_if(j, "calls", o.calls);
+  read_if(j, "bytes_sent", o.bytes_sent);
+  read_if(j, "bytes_received", o.bytes_received);
+  read_if(j, "wait_seconds", o.wait_seconds);
+}
+
+void from_json(const json& j, RankMetrics& r) {
+  read_if(j, "rank", r.rank);
+  read_if(j, "hostname", r.hostname);
+  read_if(j, "step_seconds", r.step_seconds);
+  read_if(j, "ops", r.ops);
+  read_if(j, "peak_rss_reset", r.peak_rss_reset);
+  read_scalar_fields(j, r, rank_metric_fields());
+  read_if(j, "peak_device_bytes", r.peak_device_bytes);
+  read_if(j, "driver_peak_used_bytes", r.driver_peak_used_bytes);
+}
+
+void from_json(const json& j, CaseMetrics& m) {
+  read_if(j, "step_seconds", m.step_seconds);
+  read_if(j, "expected_volume_formula", m.expected_volume_formula);
+  read_if(j, "ranks", m.ranks);
+  read_scalar_fields(j, m, case_metric_fields());
+  read_if(j, "peak_device_bytes_max", m.peak_device_bytes_max);
+  read_if(j, "driver_peak_used_bytes_max", m.driver_peak_used_bytes_max);
+}
+
 json conventions() {
   return json{
       {"time_unit", "s"},

@@ -1,7 +1,8 @@
 // Report schema v1 as plain structs: what one `cpbench` run measured, case by case,
 // with the provenance needed to reproduce it. reports/SCHEMA.md documents every
-// field (unit, convention); to_json() here is the only writer, validate_report() the
-// only reader-side check. Case parameters that belong to lower layers (the mask spec)
+// field (unit, convention); to_json() here is the only writer, from_json() reads the
+// metrics back (scalars through reports/fields.h), validate_report() is the only
+// reader-side check. Case parameters that belong to lower layers (the mask spec)
 // are carried as JSON so reports/ depends on nothing below it.
 #pragma once
 
@@ -26,6 +27,8 @@ struct TimeStats {
   // Per-iteration step times (s, max over ranks), kept only when asked: compare's
   // Mann-Whitney test needs the samples, not just their summary.
   std::vector<double> samples;
+
+  bool operator==(const TimeStats&) const = default;
 };
 
 struct HostInfo {
@@ -69,6 +72,8 @@ struct OpBytes {
   int64_t calls = 0;
   int64_t bytes_sent = 0, bytes_received = 0;
   double wait_seconds = 0;
+
+  bool operator==(const OpBytes&) const = default;
 };
 
 // One rank's view of a case; values are per timed iteration (mean over iterations).
@@ -90,6 +95,8 @@ struct RankMetrics {
   // (the case's tensors + the kernel's scratch) and the driver's used-memory peak.
   std::optional<int64_t> peak_device_bytes;
   std::optional<int64_t> driver_peak_used_bytes;
+
+  bool operator==(const RankMetrics&) const = default;
 };
 
 struct CaseMetrics {
@@ -115,6 +122,8 @@ struct CaseMetrics {
   std::optional<int64_t> peak_device_bytes_max;       // CUDA cases: max over ranks
   std::optional<int64_t> driver_peak_used_bytes_max;  // CUDA cases: max over ranks
   std::vector<RankMetrics> ranks;
+
+  bool operator==(const CaseMetrics&) const = default;
 };
 
 struct TensorError {
@@ -157,6 +166,14 @@ void to_json(nlohmann::json& j, const Verification& v);
 void to_json(nlohmann::json& j, const CaseResult& c);
 // Adds schema name/version, conventions and the summary block.
 void to_json(nlohmann::json& j, const Report& r);
+
+// Readers of what the writers above write, for code that needs the structs back (pooling,
+// tests). Lenient: a field the JSON lacks keeps its default (a report written before the
+// field existed); validate_report() is where a missing field is an error.
+void from_json(const nlohmann::json& j, TimeStats& s);
+void from_json(const nlohmann::json& j, OpBytes& o);
+void from_json(const nlohmann::json& j, RankMetrics& r);
+void from_json(const nlohmann::json& j, CaseMetrics& m);
 
 // The conventions block every report carries (FLOP counting, units, statistics).
 nlohmann::json conventions();

@@ -12,21 +12,31 @@
 #include <tuple>
 
 #include "common/errors.h"
+#include "reports/fields.h"
 
 namespace cpb::reports {
 namespace {
 
 using nlohmann::json;
 
-const std::vector<TableMetric> kTableMetrics = {
-    {"tflops_per_rank", "TFLOP/s per rank"},
-    {"tflops_per_rank_mean_time", "TFLOP/s per rank, mean-over-ranks time (LongCA-bench)"},
-    {"tflops_total", "TFLOP/s total"},
+// Pivot metrics that are not scalar fields: views of the structured step_seconds. Every
+// other pivot metric is a row of the field table with a `table` name (reports/fields.h).
+const TableMetric kStepMetrics[] = {
     {"step_ms", "median step time (ms)"},
-    {"exposed_comm_ms", "exposed communication (ms)"},
-    {"overlap_efficiency", "overlap efficiency"},
-    {"peak_rss_mib", "peak RSS per rank (MiB)"},
 };
+
+std::vector<TableMetric> make_table_metrics() {
+  std::vector<TableMetric> out(std::begin(kStepMetrics), std::end(kStepMetrics));
+  for (const auto& f : case_metric_fields())
+    if (f.table) out.push_back({f.table, f.table_title});
+  return out;
+}
+
+const ScalarField<CaseMetrics>* table_field(const std::string& metric) {
+  for (const auto& f : case_metric_fields())
+    if (f.table && metric == f.table) return &f;
+  return nullptr;
+}
 
 std::string str(const json& p, const char* k) {
   return p.contains(k) && p[k].is_string() ? p[k].get<std::string>() : "";
@@ -35,12 +45,10 @@ std::string num(const json& p, const char* k) {
   return p.contains(k) && p[k].is_number() ? p[k].dump() : "";
 }
 
-// LongCA-bench's TFLOP/s per rank: flops / (mean over ranks of each rank's own median
-// step time x P) / 1e12. Reports written since the field exists carry it; for older
-// ones it is recomputed from metrics.ranks[].step_seconds.median.
-std::optional<double> tflops_per_rank_mean_time(const json& m) {
-  if (m.contains("tflops_per_rank_mean_time") && m["tflops_per_rank_mean_time"].is_number())
-    return m["tflops_per_rank_mean_time"].get<double>();
+// LongCA-bench's TFLOP/s per rank recomputed for a report written before the field
+// existed: flops / (mean over ranks of each rank's own median step x P) / 1e12, from
+// metrics.ranks[].step_seconds.median.
+std::optional<double> mean_time_tflops_from_ranks(const json& m) {
   if (!m.contains("flops") || !m["flops"].is_number() || !m.contains("ranks") ||
       !m["ranks"].is_array() || m["ranks"].empty())
     return std::nullopt;
@@ -54,29 +62,37 @@ std::optional<double> tflops_per_rank_mean_time(const json& m) {
   return sum > 0 ? std::optional(m["flops"].get<double>() / sum / 1e12) : std::nullopt;
 }
 
+// Fields an older report may lack that the tables recompute from what it has.
+struct Fallback {
+  const char* field;
+  std::optional<double> (*from)(const json& metrics);
+};
+const Fallback kFallbacks[] = {{"tflops_per_rank_mean_time", mean_time_tflops_from_ranks}};
+
+// The field's value in `m`, or its fallback when the report predates it.
+std::optional<double> stored_or_fallback(const json& m, const ScalarField<CaseMetrics>& f) {
+  if (auto v = field_value(m, f)) return v;
+  for (const auto& fb : kFallbacks)
+    if (std::string(fb.field) == f.name) return fb.from(m);
+  return std::nullopt;
+}
+
+std::optional<double> tflops_per_rank_mean_time(const json& m) {
+  return stored_or_fallback(m, *find_case_field("tflops_per_rank_mean_time"));
+}
+
 std::optional<double> metric_value(const json& c, const std::string& name) {
   if (c.value("status", "") != "ok" || !c.contains("metrics") || !c["metrics"].is_object())
     return std::nullopt;
   const json& m = c["metrics"];
-  auto get = [&](const char* k) -> std::optional<double> {
-    if (m.contains(k) && m[k].is_number()) return m[k].get<double>();
-    return std::nullopt;
-  };
-  if (name == "tflops_per_rank") return get("tflops_per_rank");
-  if (name == "tflops_per_rank_mean_time") return tflops_per_rank_mean_time(m);
-  if (name == "tflops_total") return get("tflops_total");
-  if (name == "overlap_efficiency") return get("overlap_efficiency");
-  if (name == "exposed_comm_ms") {
-    auto v = get("exposed_comm_seconds");
-    return v ? std::optional(*v * 1e3) : v;
-  }
-  if (name == "peak_rss_mib") {
-    auto v = get("peak_rss_bytes_max");
-    return v ? std::optional(*v / 1048576.0) : v;
-  }
-  if (name == "step_ms" && m.contains("step_seconds") && m["step_seconds"].is_object())
+  if (name == "step_ms") {
+    if (!m.contains("step_seconds") || !m["step_seconds"].is_object()) return std::nullopt;
     return m["step_seconds"].value("median", 0.0) * 1e3;
-  return std::nullopt;
+  }
+  const ScalarField<CaseMetrics>* f = table_field(name);
+  if (!f) return std::nullopt;
+  auto v = stored_or_fallback(m, *f);
+  return v ? std::optional(*v * f->scale) : v;
 }
 
 std::string cell(const json& c, const std::string& metric) {
@@ -156,109 +172,90 @@ std::string fmt_opt(const json& v) {
 
 }  // namespace
 
-const std::vector<TableMetric>& table_metrics() { return kTableMetrics; }
+const std::vector<TableMetric>& table_metrics() {
+  static const std::vector<TableMetric> metrics = make_table_metrics();
+  return metrics;
+}
 
 const TableMetric& find_table_metric(const std::string& name) {
-  for (const auto& m : kTableMetrics)
+  for (const auto& m : table_metrics())
     if (m.name == name) return m;
   std::vector<std::string> names;
-  for (const auto& m : kTableMetrics) names.push_back(m.name);
+  for (const auto& m : table_metrics()) names.push_back(m.name);
   CPB_INPUT_ERROR("unknown table metric '{}'; allowed: {}", name, fmt::join(names, ", "));
 }
 
+namespace {
+
+// CSV columns before the metric fields: the case's parameters, status and step time.
+const char* const kCsvCaseCols[] = {
+    "source",     "method",        "world",      "ulysses",    "ring",   "inner_ring",
+    "placement",  "sharding",      "kernel",     "mask",       "seq",    "heads_q",
+    "heads_kv",   "head_dim",      "dtype",      "pass",       "status", "reason",
+    "iterations", "step_median_s", "step_p10_s", "step_p90_s", "step_cv"};
+
+std::string csv_row(const std::vector<std::string>& row) {
+  std::string out;
+  for (size_t i = 0; i < row.size(); ++i) out += (i ? "," : "") + csv_quote(row[i]);
+  return out + "\n";
+}
+
+std::string verified_of(const json& c) {
+  if (!c.contains("verification") || !c["verification"].is_object()) return "";
+  const json& v = c["verification"];
+  if (!v.value("skipped_reason", "").empty()) return "skipped";
+  return v.value("passed", false) ? "pass" : "fail";
+}
+
+// The kCsvCaseCols cells of one case.
+std::vector<std::string> csv_case_cells(const ReportSet& set, const json& c) {
+  const json p = c.value("params", json::object());
+  const json d = p.value("degrees", json::object());
+  const json m = c.value("metrics", json());
+  const json st = m.is_object() ? m.value("step_seconds", json::object()) : json::object();
+  auto sv = [&](const char* k) { return st.contains(k) ? fmt_opt(st[k]) : std::string(); };
+  size_t src = c.value("source", 0);
+  std::string file = src < set.sources.size() ? set.sources[src].value("file", "") : "";
+  return {file,
+          str(p, "method"),
+          std::to_string(case_world(c)),
+          num(d, "ulysses"),
+          num(d, "ring"),
+          num(d, "inner_ring"),
+          str(p, "placement"),
+          str(p, "sharding"),
+          str(p, "kernel"),
+          mask_label(p.value("mask", json())),
+          num(p, "seq"),
+          num(p, "heads_q"),
+          num(p, "heads_kv"),
+          num(p, "head_dim"),
+          str(p, "dtype"),
+          str(p, "pass"),
+          c.value("status", ""),
+          c.value("reason", ""),
+          sv("iterations"),
+          sv("median"),
+          sv("p10"),
+          sv("p90"),
+          sv("cv")};
+}
+
+}  // namespace
+
 std::string render_csv(const ReportSet& set) {
-  static const char* const kCols[] = {"source",
-                                      "method",
-                                      "world",
-                                      "ulysses",
-                                      "ring",
-                                      "inner_ring",
-                                      "placement",
-                                      "sharding",
-                                      "kernel",
-                                      "mask",
-                                      "seq",
-                                      "heads_q",
-                                      "heads_kv",
-                                      "head_dim",
-                                      "dtype",
-                                      "pass",
-                                      "status",
-                                      "reason",
-                                      "iterations",
-                                      "step_median_s",
-                                      "step_p10_s",
-                                      "step_p90_s",
-                                      "step_cv",
-                                      "tflops_per_rank",
-                                      "tflops_total",
-                                      "compute_s",
-                                      "exposed_comm_s",
-                                      "overlap_efficiency",
-                                      "bytes_sent_max",
-                                      "bytes_received_max",
-                                      "peak_rss_bytes_max",
-                                      "area_imbalance",
-                                      "time_imbalance",
-                                      "verified"};
-  std::string out = fmt::format("{}\n", fmt::join(kCols, ","));
+  std::vector<std::string> cols(std::begin(kCsvCaseCols), std::end(kCsvCaseCols));
+  for (const auto& f : case_metric_fields())
+    if (f.csv) cols.push_back(f.csv);
+  cols.push_back("verified");
+  std::string out = csv_row(cols);
   for (const json& c : set.cases) {
-    const json p = c.value("params", json::object());
-    const json d = p.value("degrees", json::object());
+    std::vector<std::string> row = csv_case_cells(set, c);
     const json m = c.value("metrics", json());
-    const json st = m.is_object() ? m.value("step_seconds", json::object()) : json::object();
-    auto mv = [&](const char* k) {
-      return m.is_object() && m.contains(k) ? fmt_opt(m[k]) : std::string();
-    };
-    auto sv = [&](const char* k) { return st.contains(k) ? fmt_opt(st[k]) : std::string(); };
-    std::string verified;
-    if (c.contains("verification") && c["verification"].is_object()) {
-      const json& v = c["verification"];
-      verified = !v.value("skipped_reason", "").empty() ? "skipped"
-                 : v.value("passed", false)             ? "pass"
-                                                        : "fail";
-    }
-    size_t src = c.value("source", 0);
-    std::string file = src < set.sources.size() ? set.sources[src].value("file", "") : "";
-    std::vector<std::string> row = {file,
-                                    str(p, "method"),
-                                    std::to_string(case_world(c)),
-                                    num(d, "ulysses"),
-                                    num(d, "ring"),
-                                    num(d, "inner_ring"),
-                                    str(p, "placement"),
-                                    str(p, "sharding"),
-                                    str(p, "kernel"),
-                                    mask_label(p.value("mask", json())),
-                                    num(p, "seq"),
-                                    num(p, "heads_q"),
-                                    num(p, "heads_kv"),
-                                    num(p, "head_dim"),
-                                    str(p, "dtype"),
-                                    str(p, "pass"),
-                                    c.value("status", ""),
-                                    c.value("reason", ""),
-                                    sv("iterations"),
-                                    sv("median"),
-                                    sv("p10"),
-                                    sv("p90"),
-                                    sv("cv"),
-                                    mv("tflops_per_rank"),
-                                    mv("tflops_total"),
-                                    mv("compute_seconds"),
-                                    mv("exposed_comm_seconds"),
-                                    mv("overlap_efficiency"),
-                                    mv("bytes_sent_max"),
-                                    mv("bytes_received_max"),
-                                    mv("peak_rss_bytes_max"),
-                                    mv("area_imbalance"),
-                                    mv("time_imbalance"),
-                                    verified};
-    for (size_t i = 0; i < row.size(); ++i) {
-      if (i) out += ',';
-      out += csv_quote(row[i]);
-    }
-    out += "\n";
+    for (const auto& f : case_metric_fields())
+      if (f.csv) row.push_back(m.is_object() && m.contains(f.name) ? fmt_opt(m[f.name]) : "");
+    row.push_back(verified_of(c));
+    out += csv_row(row);
   }
   return out;
 }
@@ -292,12 +289,6 @@ std::vector<std::vector<const json*>> mask_sample_groups(const ReportSet& set) {
     groups[it->second].push_back(&c);
   }
   return groups;
-}
-
-std::string csv_row(const std::vector<std::string>& row) {
-  std::string out;
-  for (size_t i = 0; i < row.size(); ++i) out += (i ? "," : "") + csv_quote(row[i]);
-  return out + "\n";
 }
 
 // One row of the LongCA CSV: means over the group's samples, or the status of the

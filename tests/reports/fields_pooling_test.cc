@@ -1,5 +1,5 @@
 // The field table's "over repetitions" column (reports/fields.h) against what
-// `sweep --repeat` really does (bench/sweep_config.h pool_repetitions): two
+// `sweep --repeat` really does (reports/pool.h pool_repetitions): two
 // repetitions of one case differ in their step samples and in every field the
 // table says is the first repetition's; the pooled case must keep the first's
 // value of each such field and change each field the table says is recomputed,
@@ -7,8 +7,8 @@
 // table's word fails here.
 #include <gtest/gtest.h>
 
-#include "bench/sweep_config.h"
 #include "reports/fields.h"
+#include "reports/pool.h"
 #include "reports/validate.h"
 #include "tests/compare/synthetic_report.h"
 
@@ -42,7 +42,7 @@ TEST(FieldTable, PoolingFollowsOverRepetitions) {
   json second = first;
   set_step(second["metrics"], {0.020, 0.021, 0.022});
   for (const auto& f : case_metric_fields())
-    if (f.over_repetitions == OverRepetitions::kFirst)
+    if (f.over_repetitions() == OverRepetitions::kFirst)
       second["metrics"][f.name] = other_value(first["metrics"][f.name], f.max);
   for (json& rank : second["metrics"]["ranks"])
     for (const auto& f : rank_metric_fields()) rank[f.name] = other_value(rank[f.name], f.max);
@@ -52,14 +52,14 @@ TEST(FieldTable, PoolingFollowsOverRepetitions) {
   for (const auto& f : case_metric_fields()) {
     SCOPED_TRACE(f.name);
     ASSERT_TRUE(m.contains(f.name));
-    if (f.over_repetitions == OverRepetitions::kFirst)
+    if (f.over_repetitions() == OverRepetitions::kFirst)
       EXPECT_EQ(m[f.name], first["metrics"][f.name]) << "the table says: first repetition";
     else
       EXPECT_NE(m[f.name], first["metrics"][f.name]) << "the table says: recomputed";
   }
   for (size_t r = 0; r < first["metrics"]["ranks"].size(); ++r)
     for (const auto& f : rank_metric_fields()) {
-      ASSERT_EQ(f.over_repetitions, OverRepetitions::kFirst) << "pooling keeps ranks[] as is";
+      ASSERT_EQ(f.over_repetitions(), OverRepetitions::kFirst) << "pooling keeps ranks[] as is";
       EXPECT_EQ(m["ranks"][r][f.name], first["metrics"]["ranks"][r][f.name]) << f.name;
     }
 

@@ -70,7 +70,24 @@ TEST(FieldTable, SchemaDocumentsEveryFieldWithItsUnitAndReductions) {
     auto cells = row_of(red, f.name);
     ASSERT_EQ(cells.size(), 3u) << "no reduction row for " << f.name;
     EXPECT_EQ(cells[1], to_string(f.over_ranks)) << f.name;
-    EXPECT_EQ(cells[2], to_string(f.over_repetitions)) << f.name;
+    EXPECT_EQ(cells[2], to_string(f.over_repetitions())) << f.name;
+  }
+}
+
+TEST(FieldTable, SchemaDefinesEveryPivotMetricAndCsvColumnOfTheTable) {
+  const std::string tables = section(schema_md(), "## Tables (`cpbench report`)");
+  ASSERT_FALSE(tables.empty());
+  for (const auto& f : case_metric_fields()) {
+    const std::string source = std::string("`metrics.") + f.name + "`";
+    const std::string scaled = std::string("`metrics.") + f.name + " ";  // `metrics.x × 1e3`
+    for (const char* shown : {f.table, f.csv}) {
+      if (!shown) continue;
+      auto cells = row_of(tables, shown);
+      ASSERT_GE(cells.size(), 3u) << "SCHEMA.md \"Tables\" has no row for `" << shown << "`";
+      const bool names_field =
+          cells[2].find(source) != std::string::npos || cells[2].find(scaled) != std::string::npos;
+      EXPECT_TRUE(names_field) << shown << " should say it shows " << source << ": " << cells[2];
+    }
   }
 }
 
