@@ -14,6 +14,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <memory>
 
 #ifdef CPB_HAVE_MPI
@@ -81,33 +82,41 @@ struct CallBuffers {
   }
 };
 
-// Fastest of `reps` calls (after one warm-up), forward or backward: on a shared
-// machine the least disturbed run is the kernel's own cost.
+// Seconds of one call, forward or backward. Each of `reps` samples (after a warm-up)
+// repeats the call until it has run for at least 0.1 s and divides. Decision: when
+// several ranks share a core (the oversubscribed validation runs), a call shorter
+// than the scheduler's time slice can run whole inside one slice at an unshared
+// core's speed, so single short calls measure another machine than long ones;
+// batches see the same share of the core at every size. The median sample is kept,
+// since on a shared core the fastest sample is the least shared one, not the norm.
 double time_call(Kernel& k, const Mask& m, CallBuffers& b, bool bwd, int reps) {
   const ForwardArgs f{
       .q = b.tq, .k = b.tk, .v = b.tv, .mask = &m, .out = b.tout, .lse = b.tlse, .scale = 0.125f};
-  k.forward(f);
-  std::vector<double> t;
-  for (int r = 0; r < reps + 1; ++r) {
+  const BackwardArgs g{.q = b.tq,
+                       .k = b.tk,
+                       .v = b.tv,
+                       .mask = &m,
+                       .out = b.tout,
+                       .dout = b.tdout,
+                       .lse = b.tlse,
+                       .dq = b.tdq,
+                       .dk = b.tdk,
+                       .dv = b.tdv,
+                       .scale = 0.125f,
+                       .accumulate = false};
+  const auto batch = [&](int64_t calls) {
     const auto t0 = Clock::now();
-    if (bwd)
-      k.backward({.q = b.tq,
-                  .k = b.tk,
-                  .v = b.tv,
-                  .mask = &m,
-                  .out = b.tout,
-                  .dout = b.tdout,
-                  .lse = b.tlse,
-                  .dq = b.tdq,
-                  .dk = b.tdk,
-                  .dv = b.tdv,
-                  .scale = 0.125f,
-                  .accumulate = false});
-    else
-      k.forward(f);
-    if (r > 0) t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
-  }
-  return *std::min_element(t.begin(), t.end());
+    for (int64_t i = 0; i < calls; ++i) bwd ? k.backward(g) : k.forward(f);
+    return std::chrono::duration<double>(Clock::now() - t0).count() / double(calls);
+  };
+  k.forward(f);  // warm-up; also the out and lse the backward reads
+  constexpr double kMinSampleSeconds = 0.1;
+  const double first = batch(1);
+  const auto calls =
+      static_cast<int64_t>(std::clamp(std::ceil(kMinSampleSeconds / first), 1.0, 1e5));
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) t.push_back(batch(calls));
+  return median(t);
 }
 
 model::KernelEntry calibrate_pass(Kernel& k, const CalibrateArgs& a, DType dt, bool bwd,
