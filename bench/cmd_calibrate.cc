@@ -5,7 +5,10 @@
 // --comm: under mpirun; ping-pong between rank 0 and every other rank, all-to-all
 //   and all-gather over message sizes; ranks on rank 0's host give the intra-node
 //   link class, ranks on other hosts the inter-node class (latency = the small-
-//   message time, bandwidth = the large-message rate).
+//   message time, bandwidth = the large-message rate). In a build with NCCL, when
+//   every rank has a GPU of its own, the ping-pong is repeated over NCCL on device
+//   buffers and the link classes are NCCL's (what GPU runs with --comm nccl take);
+//   otherwise the file and stderr say that NCCL was not measured, and why.
 // Decision: the fits are the simplest the model uses (a rate table, one factor,
 // latency + bytes/bandwidth), and the raw measurements go into the file beside them.
 #include <fmt/format.h>
@@ -16,9 +19,16 @@
 #include <chrono>
 #include <cmath>
 #include <memory>
+#include <tuple>
 
 #ifdef CPB_HAVE_MPI
 #include <mpi.h>
+
+#include "parallel/mpi_communicator.h"
+#endif
+#ifdef CPB_HAVE_NCCL
+#include "common/cuda_runtime.h"
+#include "parallel/nccl_communicator.h"
 #endif
 
 #include "bench/fill.h"
@@ -236,6 +246,70 @@ double ping_pong(int peer, int64_t bytes, std::vector<char>& buf, int reps) {
   return median(t);
 }
 
+// Ping-pong points by link class, over one backend; `reason` says why it was not measured.
+struct LinkPoints {
+  std::vector<std::pair<int64_t, double>> intra, inter;
+  std::string reason;
+};
+
+#ifdef CPB_HAVE_NCCL
+// ping_pong() over a Communicator on device buffers (the NCCL path).
+double device_ping_pong(Communicator& c, int peer, std::size_t bytes, void* buf, int reps) {
+  const int other = c.rank() == 0 ? peer : 0;
+  const P2POp send{P2POp::kSend, other, buf, bytes, Device::kCuda};
+  const P2POp recv{P2POp::kRecv, other, buf, bytes, Device::kCuda};
+  std::vector<double> t;
+  for (int r = 0; r < reps + 1; ++r) {
+    c.barrier();
+    const auto t0 = Clock::now();
+    if (c.rank() == 0) {
+      c.start_p2p({&send, 1})->wait();
+      c.start_p2p({&recv, 1})->wait();
+    } else if (c.rank() == peer) {
+      c.start_p2p({&recv, 1})->wait();
+      c.start_p2p({&send, 1})->wait();
+    }
+    if (r > 0) t.push_back(std::chrono::duration<double>(Clock::now() - t0).count() / 2);
+  }
+  return median(t);
+}
+
+// Collective. The NCCL constructor checks every rank's GPUs together, so a launch
+// without one GPU per rank gives the same reason on every rank, and none waits.
+LinkPoints nccl_points(int intra_peer, int inter_peer, const std::vector<int64_t>& sizes, int reps,
+                       nlohmann::json& raw) {
+  LinkPoints pts;
+  MpiCommunicator boot(MPI_COMM_WORLD, /*owns_comm=*/false);
+  std::unique_ptr<NcclCommunicator> nccl;  // destroyed before its bootstrap
+  try {
+    nccl = std::make_unique<NcclCommunicator>(boot);
+  } catch (const InputError& e) {
+    pts.reason = e.what();
+    return pts;
+  }
+  CPB_CUDA_CHECK(cudaSetDevice(nccl->device()));
+  DeviceAllocator alloc;
+  DeviceBuffer buf(alloc, static_cast<std::size_t>(sizes.back()));
+  for (int64_t b : sizes)
+    for (auto [peer, cls, out] : {std::tuple{intra_peer, "intra", &pts.intra},
+                                  std::tuple{inter_peer, "inter", &pts.inter}}) {
+      if (peer <= 0) continue;
+      out->push_back(
+          {b, device_ping_pong(*nccl, peer, static_cast<std::size_t>(b), buf.data(), reps)});
+      raw.push_back({{"op", "ping_pong"},
+                     {"backend", "nccl"},
+                     {"class", cls},
+                     {"bytes", b},
+                     {"seconds", out->back().second}});
+    }
+  return pts;
+}
+#else
+LinkPoints nccl_points(int, int, const std::vector<int64_t>&, int, nlohmann::json&) {
+  return {.intra = {}, .inter = {}, .reason = "this build has no NCCL (built without CUDA/NCCL)"};
+}
+#endif
+
 // Latency and bandwidth from the smallest and the largest message.
 model::LinkClass fit(const std::vector<std::pair<int64_t, double>>& pts) {
   const auto& small = pts.front();
@@ -308,9 +382,18 @@ int calibrate_comm(const CalibrateArgs& a) {
       raw.push_back({{"op", op}, {"ranks", P}, {"bytes_per_rank", b}, {"seconds", median(t)}});
     }
   }
+  const LinkPoints nccl = nccl_points(intra_peer, inter_peer, sizes, a.reps, raw);
   if (me == 0) {
+    // GPU runs move device buffers: NCCL's links when it was measured, else MPI's.
+    if (nccl.reason.empty()) {
+      intra = nccl.intra;
+      inter = nccl.inter;
+    } else {
+      fmt::print(stderr, "calibrate --comm: NCCL not measured: {}\n", nccl.reason);
+    }
     model::Topology t;
-    t.name = a.name.empty() ? fmt::format("mpi_{}", host_of(0)) : a.name;
+    t.name = a.name.empty() ? fmt::format("{}_{}", nccl.reason.empty() ? "nccl" : "mpi", host_of(0))
+                            : a.name;
     t.ranks_per_node = a.ranks_per_node > 0 ? a.ranks_per_node : same;
     t.intra = intra.empty() ? model::LinkClass{1e-6, 1e10} : fit(intra);
     t.inter = inter.empty() ? t.intra : fit(inter);
@@ -320,6 +403,11 @@ int calibrate_comm(const CalibrateArgs& a) {
         "half round trips: latency = the {}-byte time, bandwidth = the slope to {} bytes{}",
         P, same, host_of(0), reports::utc_now_iso8601(), sizes.front(), sizes.back(),
         inter.empty() ? "; no rank on another host: inter_node copies intra_node" : "")};
+    t.sources.push_back(
+        nccl.reason.empty()
+            ? "link classes from the same ping-pong over NCCL on device buffers; "
+              "the MPI figures are under measurements"
+            : fmt::format("link classes from MPI; NCCL not measured: {}", nccl.reason));
     nlohmann::json j = model::to_json(t);
     j["measurements"] = raw;
     reports::write_json_atomic(a.out, j);

@@ -7,7 +7,9 @@
 #include <map>
 #include <memory>
 
+#include "bench/host_provenance.h"
 #include "bench/model_commands.h"
+#include "bench/plan_measure.h"
 #include "common/errors.h"
 #include "masks/mask_spec.h"
 #include "model/plan.h"
@@ -22,6 +24,8 @@ struct PlanArgs {
   double memory_budget_gb = 0;
   std::string json_out;
   ModelCaseFlags flags;
+  MeasureFlags measure;  // --measure N (bench/plan_measure.h)
+  std::vector<std::string> command_line;
 };
 
 nlohmann::json to_json(const model::PlanCandidate& c) {
@@ -50,6 +54,7 @@ nlohmann::json to_json(const model::PlanCandidate& c) {
 int run_plan(const PlanArgs& a) {
   CPB_REQUIRE(a.world >= 1, "plan: --world must be >= 1, got {}", a.world);
   CPB_REQUIRE(a.top >= 1, "plan: --top must be >= 1, got {}", a.top);
+  a.measure.check();
   const model::KernelProfile kp = model::load_kernel_profile(a.kernel_profile);
   model::Topology topo = model::load_topology(a.topology);
   if (a.ranks_per_node > 0) {
@@ -85,7 +90,21 @@ int run_plan(const PlanArgs& a) {
                               .backward = spec.pass != Pass::kForward};
   // The profile must hold the kernel before hundreds of candidates are traced.
   kp.find(kernel, spec.dtype, spec.head_dim, !in.forward);
+  if (a.measure.top > 0) check_measurable(kernel, req.shape);
   const auto plan = model::plan(req, in);
+  CaseSpec problem = spec;
+  problem.kernel = kernel;
+  auto measure = [&] {
+    return measure_plan({.plan = &plan,
+                         .problem = problem,
+                         .world = a.world,
+                         .kernels = &kp,
+                         .topology = &topo,
+                         .command_line = a.command_line},
+                        a.measure);
+  };
+  // Under mpirun every rank plans the same ranking; rank 0 alone prints it.
+  if (a.measure.top > 0 && launcher_rank() != 0) return measure();
 
   std::map<std::string, int> by_status;
   for (const auto& c : plan) by_status[c.status]++;
@@ -131,13 +150,14 @@ int run_plan(const PlanArgs& a) {
                                             {"topology", topo.path},
                                             {"predicted", true}});
   }
-  return 0;
+  return a.measure.top > 0 ? measure() : 0;
 }
 
 }  // namespace
 
-void add_plan_command(CLI::App& app) {
+void add_plan_command(CLI::App& app, const std::vector<std::string>& command_line) {
   auto a = std::make_shared<PlanArgs>();
+  a->command_line = command_line;
   auto* sub = app.add_subcommand(
       "plan", "rank every CP configuration for one problem by predicted step time (docs/model.md)");
   sub->add_option("--world", a->world, "ranks (GPUs) to plan for")->required();
@@ -149,6 +169,7 @@ void add_plan_command(CLI::App& app) {
   sub->add_option("--top", a->top, "configurations to print (default 5)");
   sub->add_option("--json", a->json_out, "write every candidate with its prediction here");
   a->flags.add(sub, false);
+  a->measure.add(sub);
   sub->callback([a] { std::exit(run_plan(*a)); });
 }
 

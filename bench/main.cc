@@ -424,7 +424,7 @@ int run_main(int argc, char** argv) {
   add_compare_command(app);
   add_report_command(app);
   add_model_command(app, command_line);  // model / plan / calibrate: bench/model_commands.h
-  add_plan_command(app);
+  add_plan_command(app, command_line);
   add_calibrate_command(app, &argc, &argv);
   add_strict_number_checks(app);  // every numeric option of every subcommand
 

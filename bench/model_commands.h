@@ -35,8 +35,8 @@ struct ModelCaseFlags {
 
 // `cpbench model [config.json] --world P --topology T --kernel-profile K [case options]`
 void add_model_command(CLI::App& app, const std::vector<std::string>& command_line);
-// `cpbench plan --world P --ranks-per-node G --seq S --heads H ... [--top N]`
-void add_plan_command(CLI::App& app);
+// `cpbench plan --world P --ranks-per-node G --seq S --heads H ... [--top N] [--measure N]`
+void add_plan_command(CLI::App& app, const std::vector<std::string>& command_line);
 // `cpbench calibrate --kernel K --out f.json` | `mpirun -np 2 cpbench calibrate --comm ...`
 void add_calibrate_command(CLI::App& app, int* argc, char*** argv);
 
