@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "reports/pool.h"
+
 namespace cpb {
 
 // Largest product of a config's axes (before exclude/only rules) it may expand to.
@@ -134,21 +136,11 @@ const std::vector<std::pair<std::string, std::string>>& sweep_config_keys();
 
 namespace cpb {
 
-// Pools the repetitions of one case (result JSON as the runner wrote it, all status
-// ok) into one result: step_seconds summarises the pooled samples, metrics.repetitions
-// keeps each repetition's summary, and throughput is recomputed from the pooled
-// median. Samples are per-iteration step times when the runner recorded them
-// (step_seconds.samples), else one median per repetition; samples_kind says which.
-// Other metrics are the first repetition's.
-nlohmann::json pool_repetitions(const std::vector<nlohmann::json>& reps, bool keep_samples);
+// Pooling repetitions and its progress live with the report fields they pool.
+using reports::pool_progress;
+using reports::pool_repetitions;
+using reports::PoolProgress;
 
-// Timed seconds and CV of the pooled samples so far, for the stopping rule.
-struct PoolProgress {
-  int repetitions = 0;
-  double timed_seconds = 0;  // sum of iterations x mean step over repetitions
-  double cv = 0;             // of the pooled samples
-};
-PoolProgress pool_progress(const std::vector<nlohmann::json>& reps);
 // True when no more repetitions are needed (see SweepRunOptions).
 bool sweep_should_stop(const SweepRunOptions& run, const PoolProgress& p);
 
