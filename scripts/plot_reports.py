@@ -9,6 +9,11 @@ Run through scripts/plot, which picks a Python that has matplotlib. Charts:
   memory     peak RSS per rank vs sequence length
   breakdown  stacked median step time: compute / exposed communication / other, per method
   speedup    new vs --base: base median step / new median step, per matched case
+  predicted  predicted vs measured step time per case (scatter with y = x and a +/-15% band,
+             colour per method, marker per mask) and the error per case, when the reports
+             hold predicted cases ("predicted": true: cpbench model, plan --measure) and
+             measured cases with the same parameters; the other charts then draw the
+             measured cases only
 Every chart carries a title, axis units, a legend and the runs' provenance as a footnote.
 A method is labelled by its name plus the degrees that tell its layouts apart (those
 taking two values at one world size; see reports/SCHEMA.md, "Tables"), so a method
@@ -28,7 +33,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
-CHARTS = ["tflops", "scaling", "memory", "breakdown", "speedup"]
+CHARTS = ["tflops", "scaling", "memory", "breakdown", "speedup", "predicted"]
+BAND = 0.15  # the predicted chart's band: +/-15% of the measurement (docs/model.md)
 RUN_CONTROLS = {"warmup", "iters", "iterations", "seed", "verify", "repeat", "keep_samples",
                 "timeout_s", "timeout_seconds", "min_time_s", "max_cv", "max_repeat"}
 
@@ -457,6 +463,92 @@ def chart_speedup(base_cases, base_sources, cases, sources, out_dir, formats, wr
     return True
 
 
+def split_predicted(cases):
+    """(measured, predicted) cases: "predicted": true marks a model's case (reports/SCHEMA.md)."""
+    predicted = [c for c in cases if c.get("predicted") is True]
+    return [c for c in cases if c.get("predicted") is not True], predicted
+
+
+def predicted_pairs(measured, predicted):
+    """[(case label, measured s, predicted s, error %)] for every ok measured case with an ok
+    predicted case of the same parameters (run controls such as iterations aside), sorted
+    by error. error = (predicted - measured) / measured x 100."""
+    ok_m, ok_p = ok(measured), ok(predicted)
+    keys = common_keys(ok_m) & common_keys(ok_p)
+    by_key = {key_of(c, keys): c for c in ok_p}
+    method_label, setting = method_labeler(ok_m), setting_labeler(ok_m)
+    seqs, worlds = {c["params"]["seq"] for c in ok_m}, {world_of(c) for c in ok_m}
+    rows = []
+    for c in ok_m:
+        p = by_key.get(key_of(c, keys))
+        if p is None:
+            continue
+        m_s = c["metrics"]["step_seconds"]["median"]
+        p_s = p["metrics"]["step_seconds"]["median"]
+        if m_s <= 0:
+            continue
+        par = c["params"]
+        where = (f" S={par['seq']}" if len(seqs) > 1 else "") + (
+            f" P={world_of(c)}" if len(worlds) > 1 else "")
+        rows.append({"method": method_label(par), "mask": mask_label(par.get("mask")),
+                     "label": f"{method_label(par)} · {mask_label(par.get('mask'))}{where}"
+                              + (f" {setting(par)}" if setting(par) else ""),
+                     "measured": m_s, "predicted": p_s, "error": 100.0 * (p_s - m_s) / m_s})
+    rows.sort(key=lambda r: r["error"])
+    return rows
+
+
+def chart_predicted(measured, predicted, sources, out_dir, formats, written):
+    rows = predicted_pairs(measured, predicted)
+    if not rows:
+        return False
+    fig, (sc, er) = new_figure(1, 2, figsize=(13, max(5, 0.25 * len(rows) + 2)),
+                               gridspec_kw={"width_ratios": [1.1, 1]})
+    lo = min(min(r["measured"], r["predicted"]) for r in rows) * 1e3 / 1.3
+    hi = max(max(r["measured"], r["predicted"]) for r in rows) * 1e3 * 1.3
+    xs = [lo * (hi / lo) ** (i / 50) for i in range(51)]
+    sc.fill_between(xs, [x * (1 - BAND) for x in xs], [x * (1 + BAND) for x in xs],
+                    color="#cccccc", alpha=0.5, label=f"±{BAND:.0%} of measured")
+    sc.plot(xs, xs, color="black", linewidth=0.8, label="predicted = measured")
+    style = Styler()
+    seen = set()
+    for r in rows:
+        st = style(r["method"], r["mask"])
+        key = (r["method"], r["mask"])
+        sc.plot([r["measured"] * 1e3], [r["predicted"] * 1e3], linestyle="none",
+                color=st["color"], marker=st["marker"], markersize=6,
+                label=f"{r['method']} · {r['mask']}" if key not in seen else None)
+        seen.add(key)
+    if hi / lo > 10:
+        sc.set_xscale("log")
+        sc.set_yscale("log")
+    sc.set_xlim(lo, hi)
+    sc.set_ylim(lo, hi)
+    sc.set_aspect("equal", adjustable="box")
+    sc.set_xlabel("measured step time (ms, median, slowest rank)")
+    sc.set_ylabel("predicted step time (ms, model replay)")
+    sc.grid(True, alpha=0.3)
+    sc.legend(fontsize=6.5, loc="upper left")
+    within = sum(abs(r["error"]) <= 100 * BAND for r in rows)
+    errors = sorted(abs(r["error"]) for r in rows)
+    sc.set_title(f"Predicted vs measured step time, {len(rows)} cases\n"
+                 f"median |error| {errors[len(errors) // 2]:.1f}%, {within} within ±{BAND:.0%}",
+                 fontsize=10)
+    er.barh(range(len(rows)), [r["error"] for r in rows],
+            color=["#55a868" if abs(r["error"]) <= 100 * BAND else "#c44e52" for r in rows])
+    for x in (-100 * BAND, 100 * BAND):
+        er.axvline(x, color="#888888", linestyle="--", linewidth=0.8)
+    er.axvline(0, color="black", linewidth=0.8)
+    er.set_yticks(range(len(rows)))
+    er.set_yticklabels([r["label"] for r in rows], fontsize=6)
+    er.set_xlabel("error (%) = (predicted − measured) / measured; <0: model too fast")
+    er.set_title(f"Error per case (dashed: ±{BAND:.0%})", fontsize=10)
+    er.grid(True, axis="x", alpha=0.3)
+    footnote(fig, sources)
+    save(fig, out_dir, "predicted_vs_measured", formats, written)
+    return True
+
+
 def main():
     ap = argparse.ArgumentParser(prog="scripts/plot", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -492,7 +584,17 @@ def main():
     if not os.access(a.out_dir, os.W_OK | os.X_OK):
         die(f"--out-dir '{a.out_dir}': not writable")
     written = []
+    measured, predicted = split_predicted(cases)
+    if measured and predicted:
+        cases = measured  # the other charts: measurements only, never mixed with the model
     for name in charts:
+        if name == "predicted":
+            if not chart_predicted(measured, predicted, sources, a.out_dir, formats, written):
+                if a.charts != "all":
+                    die("predicted: no predicted case (\"predicted\": true) has a measured case "
+                        "with the same parameters; give the measured report and the predicted "
+                        "one (cpbench model, or plan --measure --out)")
+            continue
         if name == "speedup":
             bs, bc = load(a.base)
             chart_speedup(bc, bs, cases, sources, a.out_dir, formats, written)
