@@ -2,9 +2,12 @@
 // sweep / compare / report registered from bench/commands.h.
 // Arguments are parsed before the communicator starts, so a typo fails fast on
 // every rank alike; InputError is caught once, here, and becomes exit status 2.
-// Exit status of `run`: 0 when every case is ok or unsupported, 1 when a case (oom too)
-// ended in error or failed its verification, 2 for bad input, 3 when an output could
-// not be written (disk full: reports::WriteError), 124 when the watchdog stopped the job.
+// `run` is a sweep of one config: its flags become a config for the sweep planner and
+// it runs through the sweep's runner (bench/plan_runner.h), so it resumes and repeats
+// as a sweep does. Exit status of `run`: 0 when every case is ok or unsupported, 1 when
+// a case (oom too) ended in error or failed its verification, 2 for bad input, 3 when an
+// output could not be written (disk full: reports::WriteError), 124 when the watchdog
+// stopped the job.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <CLI/CLI.hpp>
@@ -29,6 +32,7 @@
 #include "bench/launch.h"
 #include "bench/model_commands.h"
 #include "bench/options.h"
+#include "bench/plan_runner.h"
 #include "bench/rank_failure.h"
 #include "bench/stats.h"
 #include "common/errors.h"
@@ -52,8 +56,6 @@ namespace cpb::bench {
 namespace {
 
 constexpr int kExitInput = 2;
-constexpr int kExitCaseError = 1;
-constexpr int kExitVerifyFailed = 1;  // a case that did not pass, like an error
 
 // Mask parameter flags shared by `mask` and `run`; only the ones given are applied.
 struct MaskFlags {
@@ -233,99 +235,226 @@ int cmd_validate(const std::vector<std::string>& files) {
   return bad ? 1 : 0;
 }
 
-std::string one_line(const reports::CaseResult& r) {
-  if (r.status != "ok") return fmt::format("{:<11} {}: {}", r.status, r.id, r.reason);
-  const auto& m = *r.metrics;
+// One line per finished case on stdout (the journaled result: repetitions pooled).
+std::string one_line(const nlohmann::json& r) {
+  const std::string status = r.value("status", "?"), id = r.value("id", "?");
+  if (status != "ok") return fmt::format("{:<11} {}: {}", status, id, r.value("reason", ""));
+  const nlohmann::json& m = r.at("metrics");
   std::string v;
-  if (r.verification) {
-    const auto& ver = *r.verification;
-    if (!ver.skipped_reason.empty()) {
+  if (r.contains("verification") && r["verification"].is_object()) {
+    const nlohmann::json& ver = r["verification"];
+    if (!ver.value("skipped_reason", "").empty()) {
       v = " verify skipped";
     } else {
       double worst = 0;
-      for (const auto& t : ver.tensors) worst = std::max(worst, t.max_rel_error);
-      v = fmt::format(" verify {} (max rel err {:.2e})", ver.passed ? "PASS" : "FAIL", worst);
+      for (const auto& t : ver.value("tensors", nlohmann::json::array()))
+        if (t.contains("max_rel_error") && t["max_rel_error"].is_number())
+          worst = std::max(worst, t["max_rel_error"].get<double>());
+      v = fmt::format(" verify {} (max rel err {:.2e})",
+                      ver.value("passed", false) ? "PASS" : "FAIL", worst);
     }
   }
   return fmt::format(
-      "ok          {}: median {:.4g} s, {:.3f} TFLOP/s/rank, exposed comm {:.3g} s{}", r.id,
-      m.step_seconds.median, m.tflops_per_rank, m.exposed_comm_seconds, v);
+      "ok          {}: median {:.4g} s, {:.3f} TFLOP/s/rank, exposed comm {:.3g} s{}", id,
+      m.at("step_seconds").at("median").get<double>(), m.value("tflops_per_rank", 0.0),
+      m.value("exposed_comm_seconds", 0.0), v);
 }
 
-int cmd_run(RunOptions opt, const std::vector<std::string>& command_line, int* argc, char*** argv,
-            bool dry_run) {
+// run's lines, on stdout: the plan, one line per case, where the report went.
+Voice run_voice(const LaunchFiles& files, const Communicator& world) {
+  Voice v;
+  v.start = [&world](size_t cases, size_t done, const std::string&) {
+    fmt::print("cpbench: {} case(s) on {} rank(s) ({} communicator){}\n", cases, world.size(),
+               world.backend(), done ? fmt::format(", {} already done (resume)", done) : "");
+  };
+  v.case_done = [](size_t, const nlohmann::json& r, const Progress&) {
+    fmt::print("{}\n", one_line(r));
+    std::fflush(stdout);
+  };
+  v.end = [&files](const nlohmann::json&, double) {
+    if (!files.out.empty())
+      fmt::print("report: {} (journal {})\n", files.out, files.journal_path());
+  };
+  return v;
+}
+
+// `run` is a sweep of one config (bench/options.h plan_run) through the sweep's runner
+// (bench/plan_runner.h): it differs from `sweep` only in where the plan comes from and
+// in what it prints.
+int cmd_run(const RunOptions& opt, const LaunchFiles& files, bool dry_run,
+            const std::vector<std::string>& command_line, int* argc, char*** argv) {
+  files.check_not_inputs({});
   int exit_code = 0;
   {
-    // The launch context `cpbench sweep` uses too (bench/launch.h).
     Launch launch = Launch::start(command_line, argc, argv, opt.comm);
-    Communicator& world = *launch.world;
-    const int rank = world.rank();
-    // Every rank validates the same options the same way: all throw or none does.
-    std::vector<CaseSpec> cases = expand_cases(opt, world.size());
+    const int P = launch.world->size();
+    // Every rank plans the same options the same way: all throw or none does.
+    LaunchPlan plan = plan_launch(plan_run(opt, P), P);
     if (dry_run) {  // validated and planned: say what would run, run nothing
-      if (rank == 0)
-        for (const auto& c : cases) fmt::print("{}\n", c.id());
+      if (launch.world->rank() == 0)
+        for (const auto& c : plan.specs) fmt::print("{}\n", c.id());
       return 0;
     }
-    // The output folder may exist on rank 0's host only: rank 0 checks, all agree.
-    std::string out_problem;
-    int out_code = 0;
-    if (rank == 0 && !opt.out.empty()) {
-      try {
-        reports::check_writable(opt.out);
-      } catch (const std::exception& e) {
-        out_problem = e.what();
-        out_code = exit_code_of(e);
-      }
-    }
-    raise_if_any(world, out_code, out_problem);
-    world.reset_stats();
-
-    const std::string journal_path = opt.out.empty() ? "" : opt.out + ".jsonl";
-    LaunchJournal journal;
-    if (rank == 0 && !journal_path.empty())
-      journal.open(journal_path, /*append=*/false,
-                   {{"journal", "cpbench"},
-                    {"schema_version", reports::kSchemaVersion},
-                    {"start_time_utc", launch.prov.start_time_utc},
-                    {"command_line", command_line},
-                    {"world_size", world.size()}});
-    journal.agree(world);
-    InFlight in_flight;
-    Watchdog dog([&](const std::string& m) { in_flight.on_timeout(rank, journal, m); });
-    launch.ctx.watchdog = &dog;
-
-    reports::Report report;
-    report.config = opt.to_json();
-    report.config["world_size"] = world.size();
-    if (rank == 0)
-      fmt::print("cpbench: {} case(s) on {} rank(s) ({} communicator)\n", cases.size(),
-                 world.size(), world.backend());
-    for (const auto& spec : cases) {
-      if (rank == 0) in_flight.set(spec);
-      reports::CaseResult r = run_case(spec, launch.ctx);
-      if (r.status == "error" || r.status == "oom") exit_code = std::max(exit_code, kExitCaseError);
-      if (r.verification && r.verification->skipped_reason.empty() && !r.verification->passed)
-        exit_code = kExitVerifyFailed;
-      if (rank == 0) {
-        in_flight.clear();
-        fmt::print("{}\n", one_line(r));
-        std::fflush(stdout);
-        journal.append(nlohmann::json(r));
-        report.cases.push_back(std::move(r));
-      }
-      journal.agree(world);
-    }
-    if (rank == 0) {
-      launch.finish_provenance();
-      report.provenance = launch.prov;
-      if (!opt.out.empty()) {
-        write_report(opt.out, nlohmann::json(report), journal_path);
-        fmt::print("report: {} (journal {})\n", opt.out, journal_path);
-      }
-    }
+    plan.report_config = opt.to_json();
+    plan.report_config["world_size"] = P;
+    exit_code = run_launch(launch, plan, files, run_voice(files, *launch.world));
   }  // the world (and MPI) ends here, on every rank
   return exit_code;
+}
+
+// `cpbench run`'s flags, bound to one struct that outlives parsing.
+struct RunArgs {
+  RunOptions opt;
+  std::string kernels = "cpu_flash", masks = "causal", seqs = "1024", methods = "none",
+              shardings = "contiguous", placement;
+  MaskFlags mask_flags;
+  uint64_t mask_seed = 0;
+  int inner_ring = 1;
+  CLI::Option *mask_seed_opt = nullptr, *inner_ring_opt = nullptr, *placement_opt = nullptr;
+  LaunchFiles files;
+  bool dry_run = false;
+
+  // The options as given, lists split; values are checked by plan_run.
+  RunOptions options() const {
+    RunOptions o = opt;
+    o.kernels = split_list(kernels, "--kernel");
+    o.masks = split_list(masks, "--mask");
+    o.seqs = parse_size_list(seqs, "--seq");
+    o.methods = split_list(methods, "--method");
+    o.shardings = split_list(shardings, "--sharding");
+    o.mask_params = mask_flags.params();
+    if (mask_seed_opt->count()) o.mask_seed = mask_seed;
+    if (inner_ring_opt->count()) o.inner_ring = inner_ring;
+    if (placement_opt->count()) o.placement = placement;
+    o.out = files.out;
+    return o;
+  }
+};
+
+// CLI11 would wrap a negative into an unsigned seed (-1 -> 2^64-1): refuse it instead.
+CLI::Validator non_negative() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        return s.find('-') == std::string::npos ? "" : "'" + s + "' is negative; seeds are >= 0";
+      },
+      "SEED >= 0", "non_negative");
+}
+
+// What one case is: kernel, mask, sizes, dtype, pass, iterations, seeds.
+void add_case_flags(CLI::App& run, RunArgs& a) {
+  RunOptions& o = a.opt;
+  run.add_option("--kernel", a.kernels, "kernel name(s), comma list (default cpu_flash)");
+  run.add_option("--mask", a.masks, "mask kind(s), comma list (default causal)");
+  a.mask_flags.add(run);
+  a.mask_seed_opt =
+      run.add_option("--mask-seed", a.mask_seed, "document sampling seed (default: --seed)")
+          ->check(non_negative());
+  run.add_option("--seq", a.seqs, "sequence length(s) S, comma list, k/M suffixes (default 1024)");
+  run.add_option("--heads", o.heads_q, "query heads Hq (default 8)");
+  // Left out, Hkv = Hq; an explicit 0 is refused rather than read as "left out".
+  run.add_option("--kv-heads", o.heads_kv, "key/value heads Hkv (default Hq)")
+      ->check(CLI::Range(int64_t{1}, kMaxHeads));
+  run.add_option("--head-dim", o.head_dim, "head dim D (default 64)");
+  run.add_option("--dtype", o.dtype, "fp32 | bf16 | fp16 (default fp32)");
+  run.add_option("--pass", o.pass, "fwd | bwd | fwd+bwd (default fwd+bwd)");
+  // Ranges here too, so a value beyond int names the limit, not "Could not convert".
+  run.add_option("--warmup", o.warmup, "untimed iterations (default 1)")
+      ->check(CLI::Range(int64_t{0}, kMaxIterations));
+  run.add_option("--iters", o.iters, "timed iterations, same on every rank (default 5)")
+      ->check(CLI::Range(int64_t{1}, kMaxIterations));
+  run.add_option("--seed", o.seed, "data seed; also the mask seed unless --mask-seed")
+      ->check(non_negative());
+  run.add_flag("--verify", o.verify, "compare with cpu_reference on the gathered tensors");
+}
+
+// Context parallelism: methods, layout, sharding, communicator.
+void add_cp_flags(CLI::App& run, RunArgs& a) {
+  run.add_option("--method", a.methods, "CP method(s), comma list (default none)");
+  run.add_option("--degrees", a.opt.degrees, "u<U>r<R>, e.g. u2r2, u4, r4 (default auto)");
+  // Optional: given while no listed method reads it is exit 2 (plan_run).
+  a.inner_ring_opt =
+      run.add_option("--inner-ring", a.inner_ring,
+                     "inner ring width W, for methods with a double ring (default: the method's)");
+  a.placement_opt = run.add_option("--placement", a.placement,
+                                   "contiguous | strided, for 2-D methods (default: the method's)");
+  run.add_option("--sharding", a.shardings, "sharding(s), comma list (default contiguous)");
+  run.add_option("--comm", a.opt.comm,
+                 "communicator backend: auto | self | mpi | nccl (default auto)");
+}
+
+// How the launch runs and what it keeps: the sweep runner's options (bench/plan_runner.h).
+void add_launch_flags(CLI::App& run, RunArgs& a) {
+  auto* out = run.add_option("--out", a.files.out,
+                             "report path (JSON); cases also go to <out>.jsonl (or --journal)");
+  run.add_option("--journal", a.files.journal, "journal path (default <out>.jsonl)")->needs(out);
+  auto* resume = run.add_option("--resume", a.files.resume,
+                                "journal of an interrupted run with the same flags: its "
+                                "finished cases are kept, not re-run")
+                     ->needs(out);
+  run.add_flag("--allow-new-cases", a.files.allow_new_cases,
+               "--resume: accept flags that add cases (run settings must be the same)")
+      ->needs(resume);
+  run.add_option("--repeat", a.opt.repeat,
+                 "repetitions per case, samples pooled as a sweep pools them (default 1)")
+      ->check(CLI::Range(1, 100000));
+  // The sweep's stopping rule (bench/configs/README.md): more repetitions until both hold.
+  run.add_option("--min-time", a.opt.min_time_s,
+                 "stopping rule: pooled timed seconds per case at least this (default 0: off)");
+  run.add_option("--max-cv", a.opt.max_cv,
+                 "stopping rule: pooled CV at most this, e.g. 0.02 (default 0: off)");
+  run.add_option("--max-repeat", a.opt.max_repeat,
+                 "stopping rule: at most this many repetitions (default 10 with a rule)")
+      ->check(CLI::Range(0, 100000));
+  run.add_flag("--dry-run", a.dry_run, "check the options, print the case ids, run nothing");
+  run.add_flag("--keep-samples", a.opt.keep_samples,
+               "keep per-iteration step times (max over ranks) in the report");
+  run.add_option("--timeout", a.opt.timeout_seconds,
+                 "per-case watchdog in seconds, 0 disables (default 600)");
+}
+
+// `cpbench mask`'s flags.
+struct MaskArgs {
+  std::string kind, seq;
+  MaskFlags flags;
+  uint64_t seed = 0;
+  int max_side = 64;
+  int64_t tile = 0;  // 0: chosen from --seq (see cmd_mask)
+  CLI::Option* seed_opt = nullptr;
+};
+
+void add_mask_flags(CLI::App& mask, MaskArgs& a) {
+  mask.add_option("--mask", a.kind, "mask kind (see `cpbench list`)")->required();
+  mask.add_option("--seq", a.seq, "sequence length S (k/M suffixes allowed)")->required();
+  a.flags.add(mask);
+  a.seed_opt = mask.add_option("--seed,--mask-seed", a.seed, "document sampling seed (default 0)")
+                   ->check(non_negative());
+  mask.add_option("--max-side", a.max_side, "picture size in cells (default 64)")
+      ->check(CLI::Range(int64_t{1}, kMaxPictureSide));
+  mask.add_option("--tile", a.tile,
+                  "block map tile size (default 128, larger at long S so the map has at most "
+                  "2^20 tiles)")
+      ->check(CLI::Range(int64_t{1}, kMaxSeq));  // an explicit 0 is not "choose it"
+}
+
+// A command line CLI11 refused: rank 0 says why in one line; exit 2.
+int parse_failed(CLI::App& app, const CLI::ParseError& e, int argc, char** argv) {
+  if (launcher_rank() != 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // as in main()
+    return kExitInput;
+  }
+  const std::string msg = single_line(e.what());  // CLI11 echoes arguments as given
+  const auto used = app.get_subcommands();
+  if (used.empty() && argc > 1 && argv[1][0] != '-') {
+    // An unknown first word: say which, and what would have been accepted.
+    std::vector<std::string> names;
+    for (const auto* sub : app.get_subcommands({})) names.push_back(sub->get_name());
+    fmt::print(stderr, "cpbench: unknown subcommand '{}'; subcommands: {} (see `cpbench --help`)\n",
+               single_line(argv[1]), fmt::join(names, ", "));
+  } else {
+    fmt::print(stderr, "cpbench: {} (see `cpbench{}{} --help`)\n", msg, used.empty() ? "" : " ",
+               used.empty() ? "" : used[0]->get_name());
+  }
+  return kExitInput;
 }
 
 int run_main(int argc, char** argv) {
@@ -339,82 +468,15 @@ int run_main(int argc, char** argv) {
   auto* list =
       app.add_subcommand("list", "kernels, masks (with parameters), CP methods, shardings");
   list->add_flag("--json", list_json, "machine-readable output");
-
-  // CLI11 would wrap a negative into an unsigned seed (-1 -> 2^64-1): refuse it instead.
-  const CLI::Validator non_negative(
-      [](std::string& v) -> std::string {
-        return v.find('-') == std::string::npos ? "" : "'" + v + "' is negative; seeds are >= 0";
-      },
-      "SEED >= 0", "non_negative");
+  MaskArgs m;
   auto* mask = app.add_subcommand("mask", "show a mask: slices, area, density, block map, picture");
-  std::string mask_kind, mask_seq;
-  MaskFlags mask_flags;
-  uint64_t mask_seed = 0;
-  int max_side = 64;
-  int64_t tile = 0;  // 0: chosen from --seq (see cmd_mask)
-  mask->add_option("--mask", mask_kind, "mask kind (see `cpbench list`)")->required();
-  mask->add_option("--seq", mask_seq, "sequence length S (k/M suffixes allowed)")->required();
-  mask_flags.add(*mask);
-  auto* mask_seed_opt =
-      mask->add_option("--seed,--mask-seed", mask_seed, "document sampling seed (default 0)")
-          ->check(non_negative);
-  mask->add_option("--max-side", max_side, "picture size in cells (default 64)")
-      ->check(CLI::Range(int64_t{1}, kMaxPictureSide));
-  mask->add_option("--tile", tile,
-                   "block map tile size (default 128, larger at long S so the map has at most "
-                   "2^20 tiles)")
-      ->check(CLI::Range(int64_t{1}, kMaxSeq));  // an explicit 0 is not "choose it"
-
-  auto* run = app.add_subcommand("run", "run cases (cartesian product of the comma lists)");
-  RunOptions opt;
-  std::string kernels = "cpu_flash", masks = "causal", seqs = "1024", methods = "none",
-              shardings = "contiguous";
-  MaskFlags run_flags;
-  uint64_t run_mask_seed = 0;
-  run->add_option("--kernel", kernels, "kernel name(s), comma list (default cpu_flash)");
-  run->add_option("--mask", masks, "mask kind(s), comma list (default causal)");
-  run_flags.add(*run);
-  auto* run_mask_seed_opt =
-      run->add_option("--mask-seed", run_mask_seed, "document sampling seed (default: --seed)")
-          ->check(non_negative);
-  run->add_option("--seq", seqs, "sequence length(s) S, comma list, k/M suffixes (default 1024)");
-  run->add_option("--heads", opt.heads_q, "query heads Hq (default 8)");
-  // Left out, Hkv = Hq; an explicit 0 is refused rather than read as "left out".
-  run->add_option("--kv-heads", opt.heads_kv, "key/value heads Hkv (default Hq)")
-      ->check(CLI::Range(int64_t{1}, kMaxHeads));
-  run->add_option("--head-dim", opt.head_dim, "head dim D (default 64)");
-  run->add_option("--dtype", opt.dtype, "fp32 | bf16 | fp16 (default fp32)");
-  run->add_option("--pass", opt.pass, "fwd | bwd | fwd+bwd (default fwd+bwd)");
-  // Ranges here too, so a value beyond int names the limit, not "Could not convert".
-  run->add_option("--warmup", opt.warmup, "untimed iterations (default 1)")
-      ->check(CLI::Range(int64_t{0}, kMaxIterations));
-  run->add_option("--iters", opt.iters, "timed iterations, same on every rank (default 5)")
-      ->check(CLI::Range(int64_t{1}, kMaxIterations));
-  run->add_option("--seed", opt.seed, "data seed; also the mask seed unless --mask-seed")
-      ->check(non_negative);
-  run->add_flag("--verify", opt.verify, "compare with cpu_reference on the gathered tensors");
-  run->add_option("--out", opt.out, "report path (JSON); cases also go to <out>.jsonl");
-  run->add_option("--method", methods, "CP method(s), comma list (default none)");
-  run->add_option("--degrees", opt.degrees, "u<U>r<R>, e.g. u2r2, u4, r4 (default auto)");
-  int run_inner_ring = 1;
-  std::string run_placement;
-  // Optional: given while no listed method reads it is exit 2 (expand_cases).
-  auto* run_inner_ring_opt =
-      run->add_option("--inner-ring", run_inner_ring,
-                      "inner ring width W, for methods with a double ring (default: the method's)");
-  auto* run_placement_opt =
-      run->add_option("--placement", run_placement,
-                      "contiguous | strided, for 2-D methods (default: the method's)");
-  run->add_option("--sharding", shardings, "sharding(s), comma list (default contiguous)");
-  bool run_dry = false;
-  run->add_flag("--dry-run", run_dry, "check the options, print the case ids, run nothing");
-  run->add_flag("--keep-samples", opt.keep_samples,
-                "keep per-iteration step times (max over ranks) in the report");
-  run->add_option("--timeout", opt.timeout_seconds,
-                  "per-case watchdog in seconds, 0 disables (default 600)");
-  run->add_option("--comm", opt.comm,
-                  "communicator backend: auto | self | mpi | nccl (default auto)");
-
+  add_mask_flags(*mask, m);
+  RunArgs r;
+  auto* run = app.add_subcommand(
+      "run", "run cases (cartesian product of the comma lists: a sweep of one config)");
+  add_case_flags(*run, r);
+  add_cp_flags(*run, r);
+  add_launch_flags(*run, r);
   auto* validate = app.add_subcommand("validate", "check report(s) against schema v1");
   std::vector<std::string> files;
   validate->add_option("report", files, "report JSON file(s)")->required();
@@ -438,41 +500,13 @@ int run_main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return lead ? app.exit(e) : 0;
   } catch (const CLI::ParseError& e) {
-    if (lead) {
-      std::string msg = single_line(e.what());  // CLI11 echoes arguments as given
-      if (app.get_subcommands().empty() && argc > 1 && argv[1][0] != '-') {
-        // An unknown first word: say which, and what would have been accepted.
-        std::vector<std::string> names;
-        for (const auto* sub : app.get_subcommands({})) names.push_back(sub->get_name());
-        fmt::print(stderr,
-                   "cpbench: unknown subcommand '{}'; subcommands: {} (see `cpbench --help`)\n",
-                   single_line(argv[1]), fmt::join(names, ", "));
-      } else {
-        fmt::print(stderr, "cpbench: {} (see `cpbench{}{} --help`)\n", msg,
-                   app.get_subcommands().empty() ? "" : " ",
-                   app.get_subcommands().empty() ? "" : app.get_subcommands()[0]->get_name());
-      }
-    } else {
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));  // as in main()
-    }
-    return kExitInput;
+    return parse_failed(app, e, argc, argv);
   }
-
   if (*list) return cmd_list(list_json);
   if (*mask)
-    return cmd_mask(mask_kind, mask_seq, mask_flags, mask_seed, mask_seed_opt->count() > 0,
-                    max_side, tile);
+    return cmd_mask(m.kind, m.seq, m.flags, m.seed, m.seed_opt->count() > 0, m.max_side, m.tile);
   if (*validate) return cmd_validate(files);
-  opt.kernels = split_list(kernels, "--kernel");
-  opt.masks = split_list(masks, "--mask");
-  opt.seqs = parse_size_list(seqs, "--seq");
-  opt.methods = split_list(methods, "--method");
-  opt.shardings = split_list(shardings, "--sharding");
-  opt.mask_params = run_flags.params();
-  if (run_mask_seed_opt->count()) opt.mask_seed = run_mask_seed;
-  if (run_inner_ring_opt->count()) opt.inner_ring = run_inner_ring;
-  if (run_placement_opt->count()) opt.placement = run_placement;
-  return cmd_run(opt, command_line, &argc, &argv, run_dry);
+  return cmd_run(r.options(), r.files, r.dry_run, command_line, &argc, &argv);
 }
 
 }  // namespace

@@ -194,6 +194,10 @@ nlohmann::json RunOptions::to_json() const {
           {"placement", placement ? nlohmann::json(*placement) : nlohmann::json(nullptr)},
           {"timeout_seconds", timeout_seconds},
           {"keep_samples", keep_samples},
+          {"repeat", repeat},
+          {"min_time_s", min_time_s},
+          {"max_cv", max_cv},
+          {"max_repeat", max_repeat},
           {"comm", comm}};
 }
 
@@ -256,22 +260,6 @@ void require_some_method_reads(const std::vector<std::string>& listed, LayoutAxi
                   flag, *value, fmt::join(listed, ", "), fmt::join(readers, ", "));
 }
 
-// The CpConfig of `method` on `world` ranks: its degrees (resolve_degrees), and the
-// inner ring and placement only where the method reads them.
-CpConfig layout_config(const std::string& method, int world, const Degrees& degrees,
-                       const RunOptions& o, const std::string& sharding) {
-  CpConfig c{.world = world, .sharding = sharding};
-  resolve_degrees(method, world, degrees, c);
-  auto m = CpMethodRegistry::instance().create(method);
-  CpLayout implied = m->default_layout(world);
-  c.inner_ring =
-      reads(*m, LayoutAxis::kInnerRing) && o.inner_ring ? *o.inner_ring : implied.inner_ring;
-  c.placement = reads(*m, LayoutAxis::kPlacement) && o.placement
-                    ? (*o.placement == "strided" ? Placement::kStrided : Placement::kContiguous)
-                    : implied.placement;
-  return c;
-}
-
 }  // namespace
 
 namespace {
@@ -294,6 +282,16 @@ void check_limits(const RunOptions& o) {
               o.warmup, kMaxIterations);
   CPB_REQUIRE(o.iters >= 1 && o.iters <= kMaxIterations, "--iters {} must be in [1, {}]", o.iters,
               kMaxIterations);
+  CPB_REQUIRE(o.repeat >= 1, "--repeat {} must be >= 1", o.repeat);
+  CPB_REQUIRE(
+      std::isfinite(o.min_time_s) && o.min_time_s >= 0 && o.min_time_s <= kMaxTimeoutSeconds,
+      "--min-time {} must be a number of seconds >= 0 and <= {:g}", o.min_time_s,
+      kMaxTimeoutSeconds);
+  CPB_REQUIRE(std::isfinite(o.max_cv) && o.max_cv >= 0 && o.max_cv <= kMaxTimeoutSeconds,
+              "--max-cv {} must be a fraction >= 0 (e.g. 0.02 for 2%)", o.max_cv);
+  CPB_REQUIRE(o.max_repeat == 0 || o.max_repeat >= o.repeat,
+              "--max-repeat {} must be >= --repeat {} (0: no cap beyond the rule's 10)",
+              o.max_repeat, o.repeat);
   CPB_REQUIRE(std::isfinite(o.timeout_seconds) && o.timeout_seconds >= 0 &&
                   o.timeout_seconds <= kMaxTimeoutSeconds,
               "--timeout {} must be a number of seconds >= 0 and <= {:g} (0 disables the watchdog)",
@@ -366,50 +364,90 @@ void check_mask_flags(const RunOptions& o) {
 
 }  // namespace
 
-std::vector<CaseSpec> expand_cases(const RunOptions& o, int world) {
+namespace {
+
+// The masks of `run` as config entries, each built at every length now so that a
+// window > S or a bad histogram fails with run's own message before anything runs.
+nlohmann::json run_masks(const RunOptions& o) {
+  const uint64_t mask_seed = o.mask_seed.value_or(o.seed);
+  nlohmann::json masks = nlohmann::json::array();
+  for (const auto& kind : o.masks) {
+    MaskSpec spec = build_mask_spec(kind, o.mask_params, mask_seed);
+    for (int64_t s : o.seqs) make_mask(spec, s);
+    masks.push_back(spec);
+  }
+  return masks;
+}
+
+// --degrees and --inner-ring as the one entry of the config's `degrees` (null: neither).
+nlohmann::json run_degrees(const RunOptions& o) {
+  const Degrees d = parse_degrees(o.degrees);
+  nlohmann::json entry = nlohmann::json::object();
+  if (d.ulysses) entry["ulysses"] = *d.ulysses;
+  if (d.ring) entry["ring"] = *d.ring;
+  if (o.inner_ring) entry["inner_ring"] = *o.inner_ring;
+  return entry.empty() ? nlohmann::json() : nlohmann::json::array({entry});
+}
+
+// The options as the sweep config they are (bench/configs/README.md): comma lists are
+// axes, everything else a one-value axis or a scalar.
+nlohmann::json run_config(const RunOptions& o, int world) {
+  const DType dtype = parse_dtype(o.dtype);  // run's own messages first
+  const Pass pass = parse_pass(o.pass);
+  nlohmann::json j = {{"kernel", o.kernels},
+                      {"method", o.methods},
+                      {"sharding", o.shardings},
+                      {"mask", run_masks(o)},
+                      {"seqlen", o.seqs},
+                      {"heads", {o.heads_q}},
+                      {"kv_heads", {o.heads_kv == 0 ? o.heads_q : o.heads_kv}},
+                      {"head_dim", {o.head_dim}},
+                      {"dtype", {std::string(to_string(dtype))}},
+                      {"pass", {to_string(pass)}},
+                      {"world", {world}},
+                      {"warmup", o.warmup},
+                      {"iterations", o.iters},
+                      {"repeat", o.repeat},
+                      {"min_time_s", o.min_time_s},
+                      {"max_cv", o.max_cv},
+                      {"max_repeat", o.max_repeat},
+                      {"seed", o.seed},
+                      {"verify", o.verify},
+                      {"timeout_s", o.timeout_seconds},
+                      {"keep_samples", o.keep_samples}};
+  if (nlohmann::json d = run_degrees(o); !d.is_null()) j["degrees"] = d;
+  if (o.placement) j["placement"] = {*o.placement};
+  return j;
+}
+
+}  // namespace
+
+SweepConfig plan_run(const RunOptions& o, int world) {
   CPB_REQUIRE(world >= 1, "world size {} must be >= 1", world);
   check_run_names(o);
   check_run_values(o);
   check_mask_flags(o);
-  const int64_t hkv = o.heads_kv == 0 ? o.heads_q : o.heads_kv;
-  const DType dtype = parse_dtype(o.dtype);
-  const Pass pass = parse_pass(o.pass);
-  const Degrees degrees = parse_degrees(o.degrees);
-  const uint64_t mask_seed = o.mask_seed.value_or(o.seed);
+  return parse_sweep_config(run_config(o, world), "the command line", {}, PlanMode::kRun);
+}
 
-  std::vector<MaskSpec> specs;
-  for (const auto& kind : o.masks) {
-    MaskSpec spec = build_mask_spec(kind, o.mask_params, mask_seed);
-    // Build once per length now so window > S or a bad histogram fails before any run.
-    for (int64_t s : o.seqs) make_mask(spec, s);
-    specs.push_back(spec);
-  }
-
-  // The product itself is the sweep planner's, as `cpbench run` is a sweep of what
-  // was asked (one world, each method at its default layout, then the flags).
-  std::vector<nlohmann::json> mask_json;
-  for (const MaskSpec& m : specs) mask_json.push_back(m);
-  nlohmann::json axes = {
-      {"kernel", o.kernels}, {"method", o.methods},      {"sharding", o.shardings},
-      {"mask", mask_json},   {"seqlen", o.seqs},         {"heads", {o.heads_q}},
-      {"kv_heads", {hkv}},   {"head_dim", {o.head_dim}}, {"dtype", {o.dtype}},
-      {"pass", {o.pass}},    {"world", {world}}};
-  SweepConfig plan = parse_sweep_config(axes, "the command line", {}, PlanMode::kRun);
+std::vector<CaseSpec> expand_cases(const RunOptions& o, int world) {
+  const SweepConfig plan = plan_run(o, world);
   std::vector<CaseSpec> cases;
-  for (const SweepCase& point : plan.cases) {
-    CaseSpec c = case_spec(point);
-    c.cp = layout_config(c.method, world, degrees, o, c.cp.sharding);
-    c.dtype = dtype;
-    c.pass = pass;
-    c.warmup = o.warmup;
-    c.iters = o.iters;
-    c.seed = o.seed;
-    c.verify = o.verify;
-    c.timeout_seconds = o.timeout_seconds;
-    c.keep_samples = o.keep_samples;
-    cases.push_back(std::move(c));
-  }
+  for (const SweepCase& point : plan.cases) cases.push_back(case_spec(point, plan.run));
   return cases;
+}
+
+CaseSpec case_spec(const SweepCase& c, const SweepRunOptions& run) {
+  CaseSpec s = case_spec(c);
+  s.warmup = run.warmup;
+  s.iters = run.iterations;
+  s.seed = run.seed;
+  s.verify = run.verify;
+  s.timeout_seconds = run.timeout_s;
+  // Repetitions are pooled from per-iteration samples, so every pooled statistic
+  // (median, p10, p90, cv) is over the same population as iterations/min/max.
+  s.keep_samples = run.keep_samples || run.repeat > 1 || run.max_repeat > 1;
+  return s;
 }
 
 CaseSpec case_spec(const SweepCase& c) {

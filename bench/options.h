@@ -1,9 +1,9 @@
 // Driver configuration: RunOptions is what the user asked for (comma lists allowed
 // on the sweep axes); expand_cases() turns it into CaseSpecs, one fully resolved
 // case each, validated before anything runs so bad input fails in a second with
-// exit 2. `run` is a sweep of what was asked: its axes go through the sweep planner
-// (bench/sweep_config.h, PlanMode::kRun), and both commands turn a planned point
-// into a CaseSpec with case_spec().
+// exit 2. `run` is a sweep of one config: plan_run() writes its options as a sweep
+// config that the sweep planner expands (bench/sweep_config.h, PlanMode::kRun), and
+// both commands turn a planned point into a CaseSpec with case_spec().
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -75,7 +75,11 @@ struct RunOptions {
   std::optional<std::string> placement;
   double timeout_seconds = 600;  // per case, watchdog; <= 0 disables
   bool keep_samples = false;     // per-iteration step times into the report
-  std::string comm = "auto";     // world communicator backend
+  int repeat = 1;                // repetitions per case, samples pooled (as a sweep's)
+  // The sweep's stopping rule (SweepRunOptions): 0 leaves a bound off.
+  double min_time_s = 0, max_cv = 0;
+  int max_repeat = 0;
+  std::string comm = "auto";  // world communicator backend
 
   nlohmann::json to_json() const;  // echoed into the report's config
 };
@@ -100,18 +104,24 @@ struct CaseSpec {
   nlohmann::json params_json() const;
 };
 
-// Validates every value (names against the registries, sizes, Hq % Hkv, mask
-// parameters against each kind, window <= S via make_mask), plans the product with
-// the sweep planner (PlanMode::kRun: methods x shardings x kernels x masks x seqs, in
-// that nesting order, as a sweep orders them) and applies --degrees, --inner-ring and
-// --placement to the methods that read them. Throws InputError naming the first bad
-// value and what is allowed.
+// `run` as a sweep of one config: validates every value (names against the
+// registries, sizes, Hq % Hkv, mask parameters against each kind, window <= S via
+// make_mask), writes the options as that config (comma lists are axes; sizes, dtype,
+// pass, measurement and --repeat are scalars; --degrees / --inner-ring / --placement
+// its layout keys) and plans it with the sweep planner (PlanMode::kRun: methods x
+// shardings x kernels x masks x seqs, in that nesting order, as a sweep orders them).
+// Throws InputError naming the first bad value and what is allowed.
+SweepConfig plan_run(const RunOptions& opt, int world);
+// The cases of plan_run, as the runner takes them.
 std::vector<CaseSpec> expand_cases(const RunOptions& opt, int world);
 
 // The case parameters of a planned point (kernel, mask, sizes, dtype, pass, method,
 // layout, sharding); the measurement fields (warmup, iters, seed, verify, timeout,
-// keep_samples) are the caller's: run's flags or the sweep config's.
+// keep_samples) are the caller's.
 CaseSpec case_spec(const SweepCase& c);
+// A planned point as the runner takes it: case_spec(c) measured as `run` says
+// (samples are kept when repetitions will pool them).
+CaseSpec case_spec(const SweepCase& c, const SweepRunOptions& run);
 
 // The mask spec of `kind` with the command-line parameters it uses; a parameter
 // that none of the listed kinds uses is rejected in expand_cases.

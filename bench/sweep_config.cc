@@ -18,6 +18,7 @@
 #include <set>
 #include <sstream>
 
+#include "bench/options.h"
 #include "common/errors.h"
 #include "common/input_file.h"
 #include "common/limits.h"
@@ -570,14 +571,16 @@ void check_top_level(const Parser& p, const json& j) {
   }
 }
 
-SweepRunOptions parse_run(const Parser& p) {
+SweepRunOptions parse_run(const Parser& p, PlanMode mode) {
   SweepRunOptions r;
   r.warmup = int(p.int_scalar("warmup", r.warmup, 0, kMaxIterations, "iterations"));
   r.iterations = int(p.int_scalar("iterations", r.iterations, 1, kMaxIterations, "iterations"));
   r.repeat = int(p.int_scalar("repeat", r.repeat, 1, kMaxRepeat, "repetitions"));
   r.seed = p.seed_scalar("seed", r.seed);
   r.verify = p.boolean("verify", r.verify);
-  r.timeout_s = p.number("timeout_s", r.timeout_s, 0, /*lo_open=*/true, "seconds");
+  // `run --timeout 0` disables the watchdog; a sweep config always has one.
+  r.timeout_s =
+      p.number("timeout_s", r.timeout_s, 0, /*lo_open=*/mode == PlanMode::kSweep, "seconds");
   r.keep_samples = p.boolean("keep_samples", r.keep_samples);
   r.min_time_s = p.number("min_time_s", r.min_time_s, 0, false, "seconds");
   r.max_cv = p.number("max_cv", r.max_cv, 0, false, "a fraction, e.g. 0.02 for 2%");
@@ -948,25 +951,44 @@ std::vector<json> parse_rules(const Parser& p, const std::string& key) {
   return out;
 }
 
+// `cpbench run`: each method as asked, at its default layout with the one `degrees`
+// entry and the `placement` applied where the method reads them (bench::resolve_degrees:
+// a given degree the method fixes is kept, so the runner records the case unsupported
+// with the reason), even where it cannot run at this world.
+std::vector<Plan> run_plans(const Axes& a, const Parser& p) {
+  CPB_CHECK(a.degrees.size() <= 1, "run plans one degrees entry, got {}", a.degrees.size());
+  const DegreeEntry d = a.degrees.empty() ? DegreeEntry{} : a.degrees[0];
+  bench::Degrees given;
+  if (!d.ulysses.is_null()) given.ulysses = int(d.ulysses.get<int64_t>());
+  if (!d.ring.is_null()) given.ring = int(d.ring.get<int64_t>());
+  std::vector<Plan> plans;
+  for (int world : a.worlds)
+    for (size_t mi = 0; mi < a.methods.size(); ++mi) {
+      auto m = CpMethodRegistry::instance().create(a.methods[mi]);
+      CpConfig c{.world = world};
+      bench::resolve_degrees(a.methods[mi], world, given, c);
+      const CpLayout implied = m->default_layout(world);
+      Layout l{c.ulysses_degree, c.ring_degree, implied.inner_ring,
+               std::string(to_string(implied.placement)), std::string::npos};
+      if (reads(*m, LayoutAxis::kInnerRing) && !d.inner_ring.is_null())
+        l.w = int(d.inner_ring.get<int64_t>());
+      if (reads(*m, LayoutAxis::kPlacement) && p.j_.contains("placement")) {
+        l.placement = a.placements[0];
+        l.placement_index = 0;
+      }
+      plans.push_back({world, mi, {l}});
+    }
+  return plans;
+}
+
 // The (world, method) pairs that run, with their layouts; the reasons for those that
 // do not go to cfg.dropped. Also checks that degrees/placement are read by some method.
 std::vector<Plan> plan_layouts(const Axes& a, const Parser& p, SweepConfig& cfg,
                                std::vector<bool>& entry_used, PlanMode mode) {
+  if (mode == PlanMode::kRun) return run_plans(a, p);
   const auto& reg = CpMethodRegistry::instance();
   std::vector<std::unique_ptr<CpMethod>> methods;
   for (const auto& m : a.methods) methods.push_back(reg.create(m));
-  if (mode == PlanMode::kRun) {  // each method as asked, at its default layout
-    std::vector<Plan> plans;
-    for (int world : a.worlds)
-      for (size_t mi = 0; mi < methods.size(); ++mi) {
-        CpLayout l = methods[mi]->default_layout(world);
-        plans.push_back({world,
-                         mi,
-                         {{l.ulysses, l.ring, l.inner_ring, std::string(to_string(l.placement)),
-                           std::string::npos}}});
-      }
-    return plans;
-  }
   auto any = [&](const std::function<bool(const CpMethod&)>& pred) {
     return std::any_of(methods.begin(), methods.end(), [&](auto& m) { return pred(*m); });
   };
@@ -1157,7 +1179,7 @@ SweepConfig parse_sweep_config(const json& j, const std::string& source, const S
   cfg.name = p.string("name");
   cfg.description = p.string("description");
   (void)p.string("comment");
-  cfg.run = parse_run(p);
+  cfg.run = parse_run(p, mode);
   Axes a = parse_axes(p, names);
   cfg.mask_samples = a.mask_samples;
 

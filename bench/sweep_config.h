@@ -118,8 +118,9 @@ nlohmann::json summarise_mask_samples(const std::vector<nlohmann::json>& samples
 // those the degree entries pick), only where it runs_on the world, one shard on world 1.
 // kRun is `cpbench run`, a sweep of exactly what was asked: each method at its
 // default_layout even where it cannot run (the runner records it unsupported, with the
-// reason), shardings kept as given; `degrees` / `placement` are not config keys there
-// (run applies its flags per case, bench/options.h).
+// reason), shardings kept as given; its one `degrees` entry (integers: --degrees,
+// --inner-ring) and `placement` apply as run's flags do (bench::resolve_degrees), and
+// timeout_s 0 disables the watchdog.
 enum class PlanMode { kSweep, kRun };
 
 // Parses and expands; throws InputError naming `source`, the key and what is allowed.

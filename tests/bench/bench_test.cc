@@ -213,6 +213,59 @@ TEST(Options, RunPlansThroughTheSweepPlanner) {
   if (!only_one_rank.empty()) EXPECT_EQ(cases.back().method, only_one_rank);
 }
 
+// `run` is a sweep of one config: its flags and the same values written as a sweep
+// config give the same cases (ids and params, measurement included) in the same order,
+// and --repeat is the config's repeat (samples kept so repetitions pool).
+TEST(Options, RunAndAOneConfigSweepPlanTheSameCases) {
+  struct Pair {
+    int world;
+    RunOptions run;
+    nlohmann::json sweep;
+  };
+  RunOptions one = tiny();
+  one.masks = {"causal", "sliding_window"};
+  one.mask_params.values["window"] = 16;
+  one.seqs = {64, 128};
+  one.repeat = 3;
+  one.verify = true;
+  one.timeout_seconds = 30;
+  RunOptions two = tiny();
+  two.methods = {"ring_p2p"};
+  two.shardings = {"contiguous", "zigzag"};
+  two.pass = "fwd";
+  const nlohmann::json common = {{"kernel", {"cpu_flash"}},
+                                 {"heads", {2}},
+                                 {"head_dim", {16}},
+                                 {"warmup", 0},
+                                 {"iterations", 2}};
+  nlohmann::json s1 = common, s2 = common;
+  using nlohmann::json;  // json::array: two strings in braces would read as a key and value
+  s1.update({{"mask", json::array({"causal", {{"kind", "sliding_window"}, {"window", 16}}})},
+             {"seqlen", {64, 128}},
+             {"pass", {"fwd+bwd"}},
+             {"repeat", 3},
+             {"verify", true},
+             {"timeout_s", 30}});
+  s2.update({{"method", {"ring_p2p"}},
+             {"sharding", json::array({"contiguous", "zigzag"})},
+             {"mask", {"causal"}},
+             {"seqlen", {64}},
+             {"world", {2}},
+             {"timeout_s", 600}});
+  for (const Pair& p : {Pair{1, one, s1}, Pair{2, two, s2}}) {
+    const std::vector<CaseSpec> run = expand_cases(p.run, p.world);
+    const SweepConfig cfg = parse_sweep_config(p.sweep, "one.json");
+    ASSERT_EQ(run.size(), cfg.cases.size()) << p.sweep.dump();
+    for (size_t i = 0; i < run.size(); ++i) {
+      const CaseSpec s = case_spec(cfg.cases[i], cfg.run);
+      EXPECT_EQ(run[i].id(), s.id());
+      EXPECT_EQ(run[i].params_json(), s.params_json()) << s.id();
+      EXPECT_EQ(run[i].keep_samples, p.run.repeat > 1) << s.id();
+    }
+    EXPECT_EQ(plan_run(p.run, p.world).run.repeat, p.run.repeat);
+  }
+}
+
 TEST(Options, CartesianProductInDocumentedOrder) {
   RunOptions o = tiny();
   o.masks = {"full", "causal"};
