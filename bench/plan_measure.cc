@@ -109,6 +109,24 @@ struct Row {
   double predicted = 0, measured = -1;
 };
 
+// Two predictions the model makes equal (the same schedule under two names): no
+// ordering claim between them.
+bool tie(double a, double b) { return std::abs(a - b) <= 1e-4 * std::max(a, b); }
+
+// Whether measured rank `rank` is a place the model gave row i: its position, or any
+// position of the rows it predicts equal.
+bool same_place(const std::vector<Row>& rows, std::size_t i, int rank) {
+  int first = 1, last = 0;
+  for (const Row& o : rows) {
+    if (o.measured < 0) continue;
+    if (tie(o.predicted, rows[i].predicted))
+      ++last;
+    else if (o.predicted < rows[i].predicted)
+      ++first, ++last;
+  }
+  return first <= rank && rank <= last;
+}
+
 // Measured rank (1 = fastest) of each ok row, 0 for the others.
 std::vector<int> measured_ranks(const std::vector<Row>& rows) {
   std::vector<int> rank(rows.size(), 0);
@@ -141,22 +159,21 @@ void print_table(const std::vector<Row>& rows, const MeasureFlags& f, int world,
     errors.push_back(std::abs(err));
     fmt::print("{:>3}  {:<34} {:>12.3f} {:>12.3f} {:>+7.1f}% {:>7}  {}\n", i + 1, r.config,
                r.predicted * 1e3, r.measured * 1e3, err, rank[i],
-               rank[i] == static_cast<int>(i) + 1 ? "yes" : "no");
+               same_place(rows, i, rank[i]) ? "yes" : "no");
     for (std::size_t j = 0; j < i; ++j) {
-      // Candidates the model predicts equal (the same schedule) are no ordering claim.
-      if (rows[j].measured < 0 || std::abs(rows[j].predicted - r.predicted) <=
-                                      1e-4 * std::max(rows[j].predicted, r.predicted))
-        continue;
+      if (rows[j].measured < 0 || tie(rows[j].predicted, r.predicted)) continue;
       ++pairs;
       agree += rows[j].measured <= r.measured;
     }
   }
   std::sort(errors.begin(), errors.end());
-  if (!errors.empty())
+  const std::size_t n = errors.size();
+  if (n > 0)
     fmt::print(
         "\nmedian |error| {:.1f}%, worst {:.1f}%; pairs the measurement orders as the "
-        "model: {} of {}\n",
-        errors[errors.size() / 2], errors.back(), agree, pairs);
+        "model: {} of {} (pairs it predicts equal left out)\n",
+        n % 2 ? errors[n / 2] : (errors[n / 2 - 1] + errors[n / 2]) / 2, errors.back(), agree,
+        pairs);
   fmt::print(
       "error = (predicted - measured) / measured; measured = median over iterations of "
       "the step time (max over ranks)\n");
