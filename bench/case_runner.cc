@@ -15,10 +15,12 @@
 #include "bench/stats.h"
 #include "common/errors.h"
 #include "kernels/kernel.h"
+#include "masks/head_masks.h"
 #include "masks/mask_spec.h"
 #include "parallel/agree.h"
 #include "parallel/cp_method.h"
 #include "parallel/execution.h"
+#include "parallel/execution_heads.h"
 
 namespace cpb::bench {
 namespace {
@@ -228,7 +230,7 @@ reports::TensorError compare(const std::string& name, const std::vector<float>& 
 
 // Gathers out/lse (and dq/dk/dv) to every rank in global order; rank 0 runs the
 // single-rank reference on the full sequence and compares.
-reports::Verification verify(const CaseSpec& spec, const Mask& mask, CaseBuffers& b,
+reports::Verification verify(const CaseSpec& spec, const HeadMasks& masks, CaseBuffers& b,
                              const std::vector<Range>& ranges, Communicator& world) {
   const Tolerance tol = tolerance(Comparison::kCpMethod, spec.dtype, Quantity::kOut);
   reports::Verification v;
@@ -265,26 +267,32 @@ reports::Verification verify(const CaseSpec& spec, const Mask& mask, CaseBuffers
   CaseBuffers r(spec, S);
   r.fill(spec.seed, {{0, S}});
   float scale = 1.0f / std::sqrt(static_cast<float>(d));
-  ref_kernel->forward({.q = r.q.view,
-                       .k = r.k.view,
-                       .v = r.v.view,
-                       .mask = &mask,
-                       .out = r.out.view,
-                       .lse = r.lse.view,
-                       .scale = scale});
+  // One reference call per KV head where the mask differs per head, on host views.
+  auto host = make_host_execution();
+  forward_heads(*host, *ref_kernel,
+                {.q = r.q.view,
+                 .k = r.k.view,
+                 .v = r.v.view,
+                 .mask = nullptr,
+                 .out = r.out.view,
+                 .lse = r.lse.view,
+                 .scale = scale},
+                masks.kv);
   if (runs_backward(spec.pass))
-    ref_kernel->backward({.q = r.q.view,
-                          .k = r.k.view,
-                          .v = r.v.view,
-                          .mask = &mask,
-                          .out = r.out.view,
-                          .dout = r.dout.view,
-                          .lse = r.lse.view,
-                          .dq = r.dq.view,
-                          .dk = r.dk.view,
-                          .dv = r.dv.view,
-                          .scale = scale,
-                          .accumulate = false});
+    backward_heads(*host, *ref_kernel,
+                   {.q = r.q.view,
+                    .k = r.k.view,
+                    .v = r.v.view,
+                    .mask = nullptr,
+                    .out = r.out.view,
+                    .dout = r.dout.view,
+                    .lse = r.lse.view,
+                    .dq = r.dq.view,
+                    .dk = r.dk.view,
+                    .dv = r.dv.view,
+                    .scale = scale,
+                    .accumulate = false},
+                   masks.kv);
   v.passed = true;
   for (auto& [name, values] : got) {
     std::vector<float> ref = name == "out"   ? to_f32(r.out.view)
@@ -326,6 +334,7 @@ std::string named(const char* noun, const std::string& name, const std::string& 
 // declared before the method: the method's work buffers come from it and die first.
 struct CaseState {
   Mask mask;
+  HeadMasks head_masks;  // the mask of every KV head (one entry unless per_head)
   std::unique_ptr<Kernel> kernel;
   std::unique_ptr<Execution> exec;
   std::unique_ptr<CpMethod> method;
@@ -359,7 +368,8 @@ Outcome guarded(F&& phase) {
 // Phase 1: build the problem and ask whether it can run. Pure functions of the
 // spec and world size, but agreed anyway so no rank can go on alone.
 Outcome plan_case(const CaseSpec& spec, Communicator& world, CaseState& c, nlohmann::json& params) {
-  c.mask = make_mask(spec.mask, spec.seq);
+  c.head_masks = make_head_masks(spec.mask, spec.seq, spec.heads_kv);
+  c.mask = c.head_masks.kv[0];
   c.kernel = KernelRegistry::instance().create(spec.kernel);
   c.method = CpMethodRegistry::instance().create(spec.method);
   AttentionShape shape{.seq_q = spec.seq,
@@ -372,7 +382,8 @@ Outcome plan_case(const CaseSpec& spec, Communicator& world, CaseState& c, nlohm
   c.problem = {.shape = shape,
                .mask = &c.mask,
                .scale = 1.0f / std::sqrt(static_cast<float>(spec.head_dim)),
-               .config = spec.cp};
+               .config = spec.cp,
+               .head_masks = &c.head_masks};
   // A kernel's device is the one it accepts: host first, else CUDA (cuda_flash).
   Support ks = c.kernel->supports(shape);
   if (!ks.ok()) {
@@ -495,10 +506,10 @@ std::vector<RankRow> gather_rank_rows(const CaseSpec& spec, Communicator& world,
       .device_peak = c.device_peak,
       .driver_peak = c.driver_peak};
   for (const auto& r : c.ranges) row.tokens += double(r.size());
-  row.area = double(c.mask
+  row.area = double(c.head_masks
                         .restrict(std::span<const Range>(c.ranges),
                                   std::span<const Range>(std::vector<Range>{{0, spec.seq}}))
-                        .area());
+                        .mean_area());
   for (int op = 0; op < kOps; ++op) {
     const CommOpStats& s = c.comm.ops[static_cast<size_t>(op)];
     row.op_calls[op] = double(s.calls) / iters;
@@ -515,7 +526,8 @@ std::vector<RankRow> gather_rank_rows(const CaseSpec& spec, Communicator& world,
 Agreement verify_case(const CaseSpec& spec, Communicator& world, CaseState& c,
                       reports::CaseResult& res) {
   reports::Verification v;
-  double ref_flops = pass_flops(Pass::kForwardBackward, c.mask.area(), spec.head_dim, spec.heads_q);
+  double ref_flops =
+      pass_flops(Pass::kForwardBackward, c.head_masks.mean_area(), spec.head_dim, spec.heads_q);
   if (spec.seq > kVerifyMaxSeq || ref_flops > kVerifyMaxFlops) {
     v.reference = "cpu_reference";
     v.skipped_reason =
@@ -523,7 +535,7 @@ Agreement verify_case(const CaseSpec& spec, Communicator& world, CaseState& c,
                     spec.seq, kVerifyMaxSeq, ref_flops, kVerifyMaxFlops);
   } else {
     const Outcome o = guarded([&] {
-      v = verify(spec, c.mask, *c.buf, c.ranges, world);
+      v = verify(spec, c.head_masks, *c.buf, c.ranges, world);
       return Outcome{};
     });
     if (Agreement a = agree(world, o.code, "verification: " + o.reason); a.code != kOk) return a;
@@ -542,9 +554,13 @@ reports::CaseMetrics case_metrics(const CaseSpec& spec, RunContext& ctx, CaseSta
                                   const std::vector<double>& step) {
   const int P = ctx.world->size();
   reports::CaseMetrics m;
-  m.mask_area = c.mask.area();
-  m.mask_density = c.mask.density();
-  m.flops = pass_flops(spec.pass, m.mask_area, spec.head_dim, spec.heads_q);
+  // Per-head masks: area and density are the mean over heads; FLOPs the exact sum.
+  m.mask_area = c.head_masks.mean_area();
+  m.mask_density = c.head_masks.mean_density();
+  m.flops = c.head_masks.uniform()
+                ? pass_flops(spec.pass, m.mask_area, spec.head_dim, spec.heads_q)
+                : pass_flops(spec.pass, 1, spec.head_dim, 1) *
+                      c.head_masks.head_pairs(spec.heads_q, spec.heads_kv);
   m.step_seconds = summarize(step);
   if (spec.keep_samples) m.step_seconds.samples = step;
   double med = m.step_seconds.median;

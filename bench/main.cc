@@ -64,6 +64,7 @@ struct MaskFlags {
   double prefix_fraction = 0, keep = 0, long_share = 0;
   std::string doclen;
   uint64_t mask_seed = 0;
+  bool per_head = false;
   std::vector<std::pair<std::string, CLI::Option*>> options;
 
   void add(CLI::App& app) {
@@ -86,6 +87,8 @@ struct MaskFlags {
         {"max_doc", app.add_option("--max-doc", max_doc,
                                    "document kinds: cap on document length in tokens (longer "
                                    "ones are cut into pieces)")},
+        {"per_head", app.add_flag("--per-head", per_head,
+                                  "block_sparse_topk: one draw per KV head (masks/README.md)")},
     };
   }
 
@@ -105,6 +108,7 @@ struct MaskFlags {
       if (key == "doclen") p.values[key] = doclen;
       if (key == "long_share") p.values[key] = long_share;
       if (key == "max_doc") p.values[key] = max_doc;
+      if (key == "per_head") p.values[key] = per_head;
     }
     return p;
   }

@@ -7,6 +7,7 @@
 
 #include "common/errors.h"
 #include "kernels/lse_merge.h"
+#include "parallel/execution_heads.h"
 
 namespace cpb {
 
@@ -34,6 +35,15 @@ Support check_common(const CpProblem& problem, int shards) {
                                    problem.mask->seq_k, s.seq_q));
   if (s.heads_kv <= 0 || s.heads_q % s.heads_kv != 0)
     return Support::no(fmt::format("Hq={} is not a multiple of Hkv={}", s.heads_q, s.heads_kv));
+  if (const HeadMasks* hm = problem.head_masks) {
+    if (!hm->uniform() && static_cast<int64_t>(hm->kv.size()) != s.heads_kv)
+      return Support::no(
+          fmt::format("{} per-head masks for Hkv={} KV heads", hm->kv.size(), s.heads_kv));
+    for (const Mask& m : hm->kv)
+      if (m.seq_q != s.seq_q || m.seq_k != s.seq_k)
+        return Support::no(fmt::format("a per-head mask is {}x{} but the sequence is {}", m.seq_q,
+                                       m.seq_k, s.seq_q));
+  }
   if (problem.config.world < 1) return Support::no("world size must be >= 1");
   if (!ShardingRegistry::instance().contains(problem.config.sharding))
     return Support::no(fmt::format("unknown sharding '{}'; registered: {}", problem.config.sharding,
@@ -44,6 +54,11 @@ Support check_common(const CpProblem& problem, int shards) {
     return Support::no(fmt::format("sharding '{}' cannot split S={} into {} shards: {}",
                                    problem.config.sharding, s.seq_q, shards, why));
   return Support::yes();
+}
+
+std::span<const Mask> global_kv_masks(const CpProblem& problem) {
+  if (problem.head_masks) return problem.head_masks->kv;
+  return {problem.mask, 1};
 }
 
 ShardPlan make_plan(const CpProblem& problem, int shards) {
@@ -172,9 +187,18 @@ void RingAttention::setup(Setup s) {
   b_ = me_ % s_.inner;
   tokens_ = total_tokens(s_.members[me_]);
   step_mask_.clear();
+  step_empty_.clear();
   for (int o = 0; o < outer_; ++o)
-    for (int i = 0; i < s_.inner; ++i)
-      step_mask_.push_back(s_.mask->restrict(s_.members[me_], s_.members[peer(-o, -i)]));
+    for (int i = 0; i < s_.inner; ++i) {
+      std::vector<Mask> per_head;
+      bool empty = true;
+      for (const Mask& m : s_.masks) {
+        per_head.push_back(m.restrict(s_.members[me_], s_.members[peer(-o, -i)]));
+        empty = empty && per_head.back().slices.empty();
+      }
+      step_mask_.push_back(std::move(per_head));
+      step_empty_.push_back(empty);
+    }
   // Only the buffers a ring of this shape uses (a one-member ring moves nothing):
   // kv_[1] is the outer ring's incoming block, kv_[2..3] the inner double buffer.
   const std::size_t kv_bytes = 2 * tokens_ * s_.heads_kv * s_.head_dim * dtype_size(s_.dtype);
@@ -239,15 +263,17 @@ void RingAttention::forward(const TensorView& q, const TensorView& k, const Tens
                        {P2POp::kRecv, peer(0, -1), kv_[inner_next].data(), kv_bytes, dev}};
         inner_req = x.start_p2p(*s_.ring, ops);
       }
-      const Mask& m = step_mask_[o * s_.inner + i];
-      if (!m.slices.empty()) {  // EMPTY step: no kernel call, the block still moves on
-        x.forward(*s_.kernel, {.q = q,
-                               .k = kv_view(kv_[cur], 0, dt),
-                               .v = kv_view(kv_[cur], 1, dt),
-                               .mask = &m,
-                               .out = part,
-                               .lse = part_lse,
-                               .scale = s_.scale});
+      const int t = o * s_.inner + i;
+      if (!step_empty_[t]) {  // EMPTY step: no kernel call, the block still moves on
+        forward_heads(x, *s_.kernel,
+                      {.q = q,
+                       .k = kv_view(kv_[cur], 0, dt),
+                       .v = kv_view(kv_[cur], 1, dt),
+                       .mask = nullptr,
+                       .out = part,
+                       .lse = part_lse,
+                       .scale = s_.scale},
+                      step_mask_[t]);
         x.lse_merge(acc, acc_lse, part, part_lse);
       }
       if (inner_req) {
@@ -307,20 +333,21 @@ void RingAttention::backward(const TensorView& q, const TensorView& k, const Ten
         inner_req = x.start_p2p(*s_.ring, ops);
       }
       x.zero(dkv_all(tmp));
-      const Mask& m = step_mask_[t];
-      if (!m.slices.empty()) {
-        x.backward(*s_.kernel, {.q = q,
-                                .k = kv_view(kv_[cur], 0, dt),
-                                .v = kv_view(kv_[cur], 1, dt),
-                                .mask = &m,
-                                .out = out,
-                                .dout = dout,
-                                .lse = lse,
-                                .dq = dq,
-                                .dk = kv_view(dkv_[tmp], 0, DType::kF32),
-                                .dv = kv_view(dkv_[tmp], 1, DType::kF32),
-                                .scale = s_.scale,
-                                .accumulate = true});
+      if (!step_empty_[t]) {
+        backward_heads(x, *s_.kernel,
+                       {.q = q,
+                        .k = kv_view(kv_[cur], 0, dt),
+                        .v = kv_view(kv_[cur], 1, dt),
+                        .mask = nullptr,
+                        .out = out,
+                        .dout = dout,
+                        .lse = lse,
+                        .dq = dq,
+                        .dk = kv_view(dkv_[tmp], 0, DType::kF32),
+                        .dv = kv_view(dkv_[tmp], 1, DType::kF32),
+                        .scale = s_.scale,
+                        .accumulate = true},
+                       step_mask_[t]);
       }
       if (t > 0) {  // add what earlier holders of this block accumulated
         x.complete(dkv_req);
@@ -416,7 +443,7 @@ void HybridCpMethod::setup(const CpProblem& problem, Communicator& world, Kernel
   ring_.setup({.exec = &exec,
                .ring = ring_comm_,
                .inner = lay_.inner,
-               .mask = problem.mask,
+               .masks = kv_head_range(global_kv_masks(problem), kvsplit_.first[u], kvsplit_.count),
                .members = std::move(members),
                .kernel = &kernel,
                .scale = problem.scale,

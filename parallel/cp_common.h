@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -40,9 +41,14 @@ class CommGroup {
   std::vector<std::unique_ptr<Communicator>> comms_;
 };
 
-// Checks every method shares: a global S x S mask, a registered
-// sharding that can split S into `shards`, the world size. Same on every rank.
+// Checks every method shares: a global S x S mask (and per-KV-head masks, when
+// given, one per KV head of the same size), a registered sharding that can split S
+// into `shards`, the world size. Same on every rank.
 Support check_common(const CpProblem& problem, int shards);
+
+// The global masks of the problem's KV heads: problem.head_masks' entries, or the
+// one problem.mask for every head. Kernel calls go through parallel/execution_heads.h.
+std::span<const Mask> global_kv_masks(const CpProblem& problem);
 
 // Rank-independent plan of the configured sharding.
 ShardPlan make_plan(const CpProblem& problem, int shards);
@@ -98,7 +104,7 @@ class RingAttention {
     Execution* exec;                          // where the data lives and work is queued
     Communicator* ring;                       // R members, rank = member index
     int inner = 1;                            // inner ring width W, R % W == 0
-    const Mask* mask;                         // global mask
+    std::span<const Mask> masks;              // global mask of each local KV head, or one for all
     std::vector<std::vector<Range>> members;  // global token ranges of each member, local order
     Kernel* kernel;
     float scale;
@@ -126,7 +132,10 @@ class RingAttention {
   Setup s_{};
   int me_ = 0, outer_ = 1, a_ = 0, b_ = 0;
   int64_t tokens_ = 0;
-  std::vector<Mask> step_mask_;  // [t] my queries x the KV block held at step t
+  // [t][g] my queries x the KV block held at step t, for local KV head g (one entry
+  // when every head shares the mask); step_empty_[t]: no head sees a key there.
+  std::vector<std::vector<Mask>> step_mask_;
+  std::vector<bool> step_empty_;
   ExecBuffer kv_[4], acc_out_, part_out_, acc_lse_, part_lse_, dkv_[3];
 };
 

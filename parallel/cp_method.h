@@ -11,6 +11,7 @@
 
 #include "common/registry.h"
 #include "kernels/kernel.h"
+#include "masks/head_masks.h"
 #include "masks/mask.h"
 #include "parallel/communicator.h"
 #include "parallel/execution.h"
@@ -49,9 +50,12 @@ std::string_view to_string(Placement p);  // "contiguous", "strided"
 // The whole problem as every rank sees it.
 struct CpProblem {
   AttentionShape shape;  // global: seq_q == seq_k == S
-  const Mask* mask;      // global S x S
+  const Mask* mask;      // global S x S (KV head 0's when head_masks differ per head)
   float scale;
   CpConfig config;
+  // Masks that differ per KV head (masks/head_masks.h: one per global KV head), or
+  // null: `mask` for every head. Shardings plan on `mask`; kernel calls use these.
+  const HeadMasks* head_masks = nullptr;
 };
 
 // Tensors of this rank's shard, on the execution's device; token r of each

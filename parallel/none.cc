@@ -3,6 +3,7 @@
 // communication. Requires a world of exactly one rank.
 #include "parallel/cp_common.h"
 #include "parallel/cp_method.h"
+#include "parallel/execution_heads.h"
 
 namespace cpb {
 namespace {
@@ -19,10 +20,14 @@ class NoneMethod : public CpMethod {
           fmt::format("method 'none' runs on exactly 1 rank, world is {}; use a CP method",
                       problem.config.world));
     if (!problem.mask) return Support::no("no mask given");
-    if (problem.mask->seq_q != problem.shape.seq_q || problem.mask->seq_k != problem.shape.seq_k)
-      return Support::no(fmt::format("mask is {}x{} but the problem is {}x{}", problem.mask->seq_q,
-                                     problem.mask->seq_k, problem.shape.seq_q,
-                                     problem.shape.seq_k));
+    for (const Mask& m : global_kv_masks(problem))
+      if (m.seq_q != problem.shape.seq_q || m.seq_k != problem.shape.seq_k)
+        return Support::no(fmt::format("mask is {}x{} but the problem is {}x{}", m.seq_q, m.seq_k,
+                                       problem.shape.seq_q, problem.shape.seq_k));
+    if (problem.head_masks && !problem.head_masks->uniform() &&
+        static_cast<int64_t>(problem.head_masks->kv.size()) != problem.shape.heads_kv)
+      return Support::no(fmt::format("{} per-head masks for Hkv={} KV heads",
+                                     problem.head_masks->kv.size(), problem.shape.heads_kv));
     return Support::yes();
   }
 
@@ -39,28 +44,32 @@ class NoneMethod : public CpMethod {
   std::vector<Range> local_tokens() const override { return {{0, problem_.shape.seq_q}}; }
 
   void forward(CpTensors& t) override {
-    exec_->forward(*kernel_, {.q = t.q,
-                              .k = t.k,
-                              .v = t.v,
-                              .mask = problem_.mask,
-                              .out = t.out,
-                              .lse = t.lse,
-                              .scale = problem_.scale});
+    forward_heads(*exec_, *kernel_,
+                  {.q = t.q,
+                   .k = t.k,
+                   .v = t.v,
+                   .mask = nullptr,
+                   .out = t.out,
+                   .lse = t.lse,
+                   .scale = problem_.scale},
+                  global_kv_masks(problem_));
   }
 
   void backward(CpTensors& t) override {
-    exec_->backward(*kernel_, {.q = t.q,
-                               .k = t.k,
-                               .v = t.v,
-                               .mask = problem_.mask,
-                               .out = t.out,
-                               .dout = t.dout,
-                               .lse = t.lse,
-                               .dq = t.dq,
-                               .dk = t.dk,
-                               .dv = t.dv,
-                               .scale = problem_.scale,
-                               .accumulate = false});
+    backward_heads(*exec_, *kernel_,
+                   {.q = t.q,
+                    .k = t.k,
+                    .v = t.v,
+                    .mask = nullptr,
+                    .out = t.out,
+                    .dout = t.dout,
+                    .lse = t.lse,
+                    .dq = t.dq,
+                    .dk = t.dk,
+                    .dv = t.dv,
+                    .scale = problem_.scale,
+                    .accumulate = false},
+                   global_kv_masks(problem_));
   }
 
   CommVolume expected_volume() const override {

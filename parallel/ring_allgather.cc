@@ -5,7 +5,10 @@
 // kept between passes), computes dK/dV for every gathered key in fp32 and
 // reduce-scatters them home. Simple and robust for GQA (Hkv small); the gathered
 // K, V cost S*Hkv*D memory per rank. ring_degree must be 1 (= P) or P.
+#include <algorithm>
+
 #include "parallel/cp_common.h"
+#include "parallel/execution_heads.h"
 
 namespace cpb {
 namespace {
@@ -47,7 +50,10 @@ class RingAllGatherMethod : public CpMethod {
       CPB_CHECK(total_tokens(sh) == L_, "shards of unequal size");
       all.insert(all.end(), sh.begin(), sh.end());
     }
-    mask_ = problem.mask->restrict(local_, all);
+    masks_.clear();
+    for (const Mask& m : global_kv_masks(problem)) masks_.push_back(m.restrict(local_, all));
+    empty_ =
+        std::all_of(masks_.begin(), masks_.end(), [](const Mask& m) { return m.slices.empty(); });
     const AttentionShape& sh = problem.shape;
     const int64_t n = sh.seq_k * sh.heads_kv * sh.head_dim;
     const std::size_t local = L_ * sh.heads_kv * sh.head_dim;
@@ -64,40 +70,44 @@ class RingAllGatherMethod : public CpMethod {
 
   void forward(CpTensors& t) override {
     gather_kv(t);
-    if (mask_.slices.empty()) {  // no visible key: out = 0, lse = -inf
+    if (empty_) {  // no visible key: out = 0, lse = -inf
       exec_->zero(t.out);
       exec_->fill(t.lse, -std::numeric_limits<float>::infinity());
       return;
     }
-    exec_->forward(*kernel_, {.q = t.q,
-                              .k = view(kg_, problem_.shape.dtype),
-                              .v = view(vg_, problem_.shape.dtype),
-                              .mask = &mask_,
-                              .out = t.out,
-                              .lse = t.lse,
-                              .scale = problem_.scale});
+    forward_heads(*exec_, *kernel_,
+                  {.q = t.q,
+                   .k = view(kg_, problem_.shape.dtype),
+                   .v = view(vg_, problem_.shape.dtype),
+                   .mask = nullptr,
+                   .out = t.out,
+                   .lse = t.lse,
+                   .scale = problem_.scale},
+                  masks_);
   }
 
   void backward(CpTensors& t) override {
     gather_kv(t);
     const AttentionShape& sh = problem_.shape;
-    if (mask_.slices.empty()) {
+    if (empty_) {
       exec_->zero(t.dq);
       exec_->zero(view(dkg_, DType::kF32));
       exec_->zero(view(dvg_, DType::kF32));
     } else {
-      exec_->backward(*kernel_, {.q = t.q,
-                                 .k = view(kg_, sh.dtype),
-                                 .v = view(vg_, sh.dtype),
-                                 .mask = &mask_,
-                                 .out = t.out,
-                                 .dout = t.dout,
-                                 .lse = t.lse,
-                                 .dq = t.dq,
-                                 .dk = view(dkg_, DType::kF32),
-                                 .dv = view(dvg_, DType::kF32),
-                                 .scale = problem_.scale,
-                                 .accumulate = false});
+      backward_heads(*exec_, *kernel_,
+                     {.q = t.q,
+                      .k = view(kg_, sh.dtype),
+                      .v = view(vg_, sh.dtype),
+                      .mask = nullptr,
+                      .out = t.out,
+                      .dout = t.dout,
+                      .lse = t.lse,
+                      .dq = t.dq,
+                      .dk = view(dkg_, DType::kF32),
+                      .dv = view(dvg_, DType::kF32),
+                      .scale = problem_.scale,
+                      .accumulate = false},
+                     masks_);
     }
     // Block r of the gathered gradients belongs to rank r's shard.
     const std::size_t count = L_ * sh.heads_kv * sh.head_dim;
@@ -164,7 +174,8 @@ class RingAllGatherMethod : public CpMethod {
   Communicator* comm_ = nullptr;
   std::vector<Range> local_;
   int64_t L_ = 0;
-  Mask mask_;
+  std::vector<Mask> masks_;  // my rows x all gathered keys, per KV head (or one for all)
+  bool empty_ = true;        // no head sees a key
   ExecBuffer kg_, vg_, dkg_, dvg_, scratch_;
 };
 

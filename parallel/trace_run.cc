@@ -24,11 +24,14 @@ class UncalledKernel final : public Kernel {
   }
 };
 
-int64_t area_of(const Mask& mask, const std::vector<Range>& rows) {
-  const Range all{0, mask.seq_k};
-  int64_t a = 0;
-  for (const Range& r : rows) a += mask.restrict(r, all).area();
-  return a;
+// Visible pairs of the mask rows `rows` own; with per-head masks the mean over KV
+// heads, rounded, as the case runner reports a rank's area (reports/SCHEMA.md).
+int64_t area_of(const CpProblem& problem, const std::vector<Range>& rows) {
+  const Range all[] = {{0, problem.shape.seq_k}};
+  HeadMasks mine;
+  for (const Mask& m : global_kv_masks(problem))
+    mine.kv.push_back(m.restrict(std::span<const Range>(rows), std::span<const Range>(all)));
+  return mine.mean_area();
 }
 
 void trace_rank(const std::string& name, const CpProblem& problem, const TraceOptions& o,
@@ -40,7 +43,7 @@ void trace_rank(const std::string& name, const CpProblem& problem, const TraceOp
   method->setup(problem, *comm, kernel, *exec);
   const std::vector<Range> local = method->local_tokens();
   rt.local_tokens = total_tokens(local);
-  rt.area = area_of(*problem.mask, local);
+  rt.area = area_of(problem, local);
 
   // The driver's tensors, as the case runner holds them: q, k, v, out, dout in the
   // storage dtype, the LSE and the three gradients in fp32.

@@ -23,6 +23,7 @@
 
 #include "kernels/tolerance.h"
 #include "masks/generators.h"
+#include "masks/head_masks.h"
 #include "masks/mask_spec.h"
 #include "parallel/cp_method.h"
 #include "parallel/mpi_communicator.h"
@@ -36,14 +37,15 @@ struct Case {
   std::string mask_kind = "causal";
   int64_t seq = 96, heads_q = 8, heads_kv = 2, head_dim = 16;
   DType dtype = DType::kF32;
-  bool strided = false;  // local tensors as padded (non-packed) views
+  bool strided = false;   // local tensors as padded (non-packed) views
+  bool per_head = false;  // the mask spec's per_head: one mask per KV head
 
   std::string name() const {
-    return fmt::format("{} U={} R={} W={} {} sharding={} mask={} S={} Hq={} Hkv={} D={} {}{}",
+    return fmt::format("{} U={} R={} W={} {} sharding={} mask={}{} S={} Hq={} Hkv={} D={} {}{}",
                        method, config.ulysses_degree, config.ring_degree, config.inner_ring,
                        config.placement == Placement::kContiguous ? "contiguous" : "strided",
-                       config.sharding, mask_kind, seq, heads_q, heads_kv, head_dim,
-                       to_string(dtype), strided ? " strided" : "");
+                       config.sharding, mask_kind, per_head ? " per_head" : "", seq, heads_q,
+                       heads_kv, head_dim, to_string(dtype), strided ? " strided" : "");
   }
 };
 
@@ -158,41 +160,61 @@ struct Reference {
   std::vector<float> out, lse, dq, dk, dv;
 };
 
+// Heads [first, first + count) of a host view (same data and strides).
+TensorView heads_of(TensorView t, int64_t first, int64_t count) {
+  t.data = static_cast<std::byte*>(t.data) + first * t.head_stride * int64_t(dtype_size(t.dtype));
+  t.heads = count;
+  return t;
+}
+LseView heads_of(LseView l, int64_t first, int64_t count) {
+  l.data += first;
+  l.heads = count;
+  return l;
+}
+
 // The reference of `c`'s problem, computed once: it depends on the mask, shape and
 // dtype only (inputs come from fixed seeds), never on the method, layout or
 // sharding, and the suites cross those with every mask (a per-process memo keeps
 // the suite's time to the methods' own).
-const Reference& reference(const Case& c, const Mask& mask, const HostTensor& q,
+// With per-KV-head masks the reference runs once per KV head on head-slice views
+// (its Hq/Hkv query heads and its K, V head), written here apart from the methods'
+// own splitting (parallel/execution_heads.h).
+const Reference& reference(const Case& c, const HeadMasks& masks, const HostTensor& q,
                            const HostTensor& k, const HostTensor& v, const HostTensor& dout,
                            float scale) {
   static std::map<std::string, Reference> memo;
-  const std::string key = fmt::format("{} S={} Hq={} Hkv={} D={} {}", c.mask_kind, c.seq, c.heads_q,
-                                      c.heads_kv, c.head_dim, to_string(c.dtype));
+  const std::string key =
+      fmt::format("{}{} S={} Hq={} Hkv={} D={} {}", c.mask_kind, c.per_head ? " per_head" : "",
+                  c.seq, c.heads_q, c.heads_kv, c.head_dim, to_string(c.dtype));
   if (auto it = memo.find(key); it != memo.end()) return it->second;
   const int64_t S = c.seq, hq = c.heads_q, hk = c.heads_kv, d = c.head_dim;
   HostTensor rout(S, hq, d, c.dtype), rdq(S, hq, d, DType::kF32), rdk(S, hk, d, DType::kF32),
       rdv(S, hk, d, DType::kF32);
   Lse rlse(S, hq);
   auto kernel = KernelRegistry::instance().create("cpu_reference");
-  kernel->forward({.q = q.view,
-                   .k = k.view,
-                   .v = v.view,
-                   .mask = &mask,
-                   .out = rout.view,
-                   .lse = rlse.view,
-                   .scale = scale});
-  kernel->backward({.q = q.view,
-                    .k = k.view,
-                    .v = v.view,
-                    .mask = &mask,
-                    .out = rout.view,
-                    .dout = dout.view,
-                    .lse = rlse.view,
-                    .dq = rdq.view,
-                    .dk = rdk.view,
-                    .dv = rdv.view,
-                    .scale = scale,
-                    .accumulate = false});
+  const int64_t groups = masks.uniform() ? 1 : hk, kvh = hk / groups, qh = hq / groups;
+  for (int64_t g = 0; g < groups; ++g) {
+    const Mask& mask = masks.kv[static_cast<size_t>(g)];
+    kernel->forward({.q = heads_of(q.view, g * qh, qh),
+                     .k = heads_of(k.view, g * kvh, kvh),
+                     .v = heads_of(v.view, g * kvh, kvh),
+                     .mask = &mask,
+                     .out = heads_of(rout.view, g * qh, qh),
+                     .lse = heads_of(rlse.view, g * qh, qh),
+                     .scale = scale});
+    kernel->backward({.q = heads_of(q.view, g * qh, qh),
+                      .k = heads_of(k.view, g * kvh, kvh),
+                      .v = heads_of(v.view, g * kvh, kvh),
+                      .mask = &mask,
+                      .out = heads_of(rout.view, g * qh, qh),
+                      .dout = heads_of(dout.view, g * qh, qh),
+                      .lse = heads_of(rlse.view, g * qh, qh),
+                      .dq = heads_of(rdq.view, g * qh, qh),
+                      .dk = heads_of(rdk.view, g * kvh, kvh),
+                      .dv = heads_of(rdv.view, g * kvh, kvh),
+                      .scale = scale,
+                      .accumulate = false});
+  }
   return memo[key] = {as_floats(rout.view), rlse.data, as_floats(rdq.view), as_floats(rdk.view),
                       as_floats(rdv.view)};
 }
@@ -203,7 +225,10 @@ std::string run_case(Case c) {
   c.config.world = P;
   const std::string name = c.name();
   SCOPED_TRACE(name);
-  const Mask mask = make_mask(example_mask_spec(c.mask_kind, c.seq, 7), c.seq);
+  MaskSpec spec = example_mask_spec(c.mask_kind, c.seq, 7);
+  spec.per_head = c.per_head;
+  const HeadMasks masks = make_head_masks(spec, c.seq, c.heads_kv);
+  const Mask& mask = masks.kv[0];
   const AttentionShape shape{.seq_q = c.seq,
                              .seq_k = c.seq,
                              .heads_q = c.heads_q,
@@ -214,7 +239,8 @@ std::string run_case(Case c) {
   const CpProblem problem{.shape = shape,
                           .mask = &mask,
                           .scale = 1.f / std::sqrt(static_cast<float>(c.head_dim)),
-                          .config = c.config};
+                          .config = c.config,
+                          .head_masks = c.per_head ? &masks : nullptr};
   auto exec = make_host_execution();  // outlives the method's buffers
   auto method = CpMethodRegistry::instance().create(c.method);
   const Support support = method->supports(problem);
@@ -283,7 +309,7 @@ std::string run_case(Case c) {
   world().all_gather(pack.data(), all.data(), pack.size() * sizeof(float), Device::kCpu);
   if (world().rank() != 0) return "";
 
-  const Reference& ref = reference(c, mask, q, k, v, dout, problem.scale);
+  const Reference& ref = reference(c, masks, q, k, v, dout, problem.scale);
 
   // Scatter the gathered rows to global order.
   std::vector<float> gout(S * hq * d), glse(S * hq), gdq(S * hq * d), gdk(S * hk * d),
@@ -393,6 +419,33 @@ TEST_F(CpMethods, EveryMethodShardingAndMaskMatchesReference) {
           ADD_FAILURE() << c.name() << " unexpectedly unsupported: " << why;
       }
   EXPECT_EQ(ran, total);
+}
+
+// Per-KV-head block-sparse top-k (each KV head its own draw): every method x
+// sharding, GQA Hq=8 / Hkv=2 (Ulysses at P = 4, 8 replicates KV heads, so a rank's
+// one KV head must carry its global head's mask), and MHA (every head its own).
+TEST_F(CpMethods, PerHeadMaskMatchesReference) {
+  const int P = world().size();
+  for (const auto& method : methods_on(P)) {
+    for (const auto& sharding : kShardings) {
+      Case c = wide_case(method, P, sharding);
+      c.mask_kind = "block_sparse_topk";
+      c.per_head = true;
+      const std::string why = run_case(c);
+      EXPECT_TRUE(why.empty()) << c.name() << " unexpectedly unsupported: " << why;
+    }
+    Case mha = wide_case(method, P, "zigzag");
+    mha.mask_kind = "block_sparse_topk";
+    mha.per_head = true;
+    mha.heads_kv = mha.heads_q;
+    const std::string why = run_case(mha);
+    EXPECT_TRUE(why.empty()) << mha.name() << " unexpectedly unsupported: " << why;
+  }
+  // Not vacuous: the heads of this suite's mask really differ.
+  MaskSpec spec = example_mask_spec("block_sparse_topk", 96, 7);
+  spec.per_head = true;
+  const HeadMasks masks = make_head_masks(spec, 96, 2);
+  EXPECT_NE(masks.kv[0].slices, masks.kv[1].slices);
 }
 
 // GQA and head-count edge cases, including Hkv < Ulysses degree (replicated KV
