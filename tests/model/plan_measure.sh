@@ -34,8 +34,8 @@ rows=$(grep -cE '^ +[123]  .* [0-9.]+ +[0-9.]+ +[-+][0-9.]+% +[123]  (yes|no)$' 
 [[ $(grep -c "why #1" out.txt) == 1 ]] || fail "the plan is not printed exactly once"
 grep -q "pairs the measurement orders as the model" out.txt || fail "no ordering summary"
 "$cpb" validate measured.json measured.predicted.json > /dev/null || fail "a report is invalid"
-python3 - <<'PY' || fail "reports do not pair"
-import json
+python3 - <<'PY' || fail "reports do not pair, or the table does not show them"
+import json, re
 m = json.load(open("measured.json"))
 p = json.load(open("measured.predicted.json"))
 assert [c["id"] for c in m["cases"]] == [c["id"] for c in p["cases"]], "ids differ"
@@ -44,6 +44,16 @@ assert all(c["status"] == "ok" and "predicted" not in c for c in m["cases"]), "m
 assert all(c["predicted"] is True for c in p["cases"]), "predicted marks"
 assert p["provenance"]["model"]["kernel_profile"].endswith("kernel.json")
 assert m["provenance"]["world_size"] == 2 and m["config"]["plan_measure"]["top"] == 3
+# The printed table is the two reports side by side: predicted, measured, error, rank.
+rows = [l.split() for l in open("out.txt") if re.match(r"^ +[123]  .*%", l)]
+assert len(rows) == 3, rows
+steps = [c["metrics"]["step_seconds"]["median"] for c in m["cases"]]
+for i, r in enumerate(rows):
+    pred = p["cases"][i]["metrics"]["step_seconds"]["median"]
+    assert abs(float(r[-5]) - pred * 1e3) < 1e-3, (r, pred)
+    assert abs(float(r[-4]) - steps[i] * 1e3) < 1e-3, (r, steps[i])
+    assert abs(float(r[-3].rstrip("%")) - 100 * (pred - steps[i]) / steps[i]) < 0.06, r
+    assert int(r[-2]) == 1 + sum(s < steps[i] for s in steps), (r, steps)
 PY
 
 # Launched on 2 ranks for a plan of 1: exit 2 naming both, printed once.
