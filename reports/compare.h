@@ -44,7 +44,8 @@ nlohmann::json parse_normalize(const std::string& text);
 double parse_fraction(const std::string& text, const std::string& what);
 // "name=10%" into options.metric_thresholds; "name=off" disables the metric.
 void add_metric_threshold(CompareOptions& options, const std::string& assignment);
-// Metric names compare knows, for help and error messages.
+// Metric names compare knows, for help and error messages: "step", then the field table's
+// compared fields (reports/fields.h) by kind: derived, gauges, exact.
 std::vector<std::string> compare_metric_names();
 
 enum class Verdict {

@@ -15,7 +15,8 @@
 
 namespace cpb::reports {
 
-// Values a pivot cell can show.
+// Values a pivot cell can show: step_ms (the median of step_seconds), then every field
+// of the field table with a `table` name (reports/fields.h), in the table's order.
 struct TableMetric {
   std::string name;   // tflops_per_rank, tflops_total, step_ms, exposed_comm_ms, ...
   std::string title;  // column-group heading with unit
