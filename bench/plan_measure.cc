@@ -8,14 +8,13 @@
 #include <cstdio>
 #include <exception>
 
-#include "bench/case_runner.h"
 #include "bench/launch.h"
+#include "bench/plan_runner.h"
 #include "bench/predicted_report.h"
 #include "bench/rank_failure.h"
 #include "common/errors.h"
 #include "common/limits.h"
 #include "parallel/agree.h"
-#include "parallel/watchdog.h"
 #include "reports/atomic_write.h"
 
 namespace cpb::bench {
@@ -179,13 +178,13 @@ void print_table(const std::vector<Row>& rows, const MeasureFlags& f, int world,
       "the step time (max over ranks)\n");
 }
 
-// Rank 0 checks both outputs; every rank learns at once whether they can be written.
-void check_outputs(Communicator& world, const std::string& out) {
+// Rank 0 checks the predicted report's path (run_launch checks --out); every rank
+// learns at once whether it can be written.
+void check_predicted_output(Communicator& world, const std::string& out) {
   std::string problem;
   int code = 0;
   if (world.rank() == 0 && !out.empty()) {
     try {
-      reports::check_writable(out);
       reports::check_writable(predicted_path(out));
     } catch (const std::exception& e) {
       problem = e.what();
@@ -195,50 +194,44 @@ void check_outputs(Communicator& world, const std::string& out) {
   raise_if_any(world, code, problem);
 }
 
-// The cases through run_case, journaled and under the watchdog as `run` runs them.
-// Complete on rank 0 only (the case runner's convention).
-std::vector<reports::CaseResult> run_cases(const std::vector<Measured>& top, Launch& launch,
-                                           const std::string& journal_path,
-                                           const std::vector<std::string>& command_line) {
-  Communicator& world = *launch.world;
-  const int rank = world.rank();
-  LaunchJournal journal;
-  if (rank == 0 && !journal_path.empty())
-    journal.open(journal_path, /*append=*/false,
-                 {{"journal", "cpbench"},
-                  {"schema_version", reports::kSchemaVersion},
-                  {"start_time_utc", launch.prov.start_time_utc},
-                  {"command_line", command_line},
-                  {"world_size", world.size()}});
-  journal.agree(world);
-  InFlight in_flight;
-  Watchdog dog([&](const std::string& m) { in_flight.on_timeout(rank, journal, m); });
-  launch.ctx.watchdog = &dog;
-  std::vector<reports::CaseResult> results;
+// The top cases as one launch of the runner `run` and `sweep` use (bench/plan_runner.h):
+// journal, watchdog and report as theirs; one repetition of f.warmup + f.iters each.
+LaunchPlan launch_plan(const std::vector<Measured>& top, const MeasureFlags& f,
+                       const nlohmann::json& config) {
+  LaunchPlan plan;
   for (const auto& t : top) {
-    if (rank == 0) in_flight.set(t.spec);
-    reports::CaseResult r = run_case(t.spec, launch.ctx);
-    if (rank == 0) {
-      in_flight.clear();
-      fmt::print(stderr, "measured: {} {}\n", r.status, r.id);
-      journal.append(nlohmann::json(r));
-    }
-    results.push_back(std::move(r));
-    journal.agree(world);
+    plan.specs.push_back(t.spec);
+    plan.labels.push_back(t.candidate->describe());
+    plan.sample_groups.push_back(-1);
   }
-  launch.ctx.watchdog = nullptr;
-  return results;
+  plan.run = {.warmup = f.warmup,
+              .iterations = f.iters,
+              .repeat = 1,
+              .seed = 0,
+              .verify = false,
+              .timeout_s = f.timeout_seconds,
+              .keep_samples = false,
+              .min_time_s = 0,
+              .max_cv = 0,
+              .max_repeat = 1};
+  plan.identity = config;
+  plan.report_config = config;
+  return plan;
 }
 
-std::vector<Row> side_by_side(const std::vector<Measured>& top,
-                              const std::vector<reports::CaseResult>& measured,
+std::vector<Row> side_by_side(const std::vector<Measured>& top, const nlohmann::json& measured,
                               const nlohmann::json& predicted) {
   std::vector<Row> rows;
   for (std::size_t i = 0; i < top.size(); ++i) {
-    const nlohmann::json& pc = predicted["cases"][i];
-    Row r{.config = top[i].candidate->describe(), .status = measured[i].status};
-    if (pc["status"] == "ok") r.predicted = pc["metrics"]["step_seconds"]["median"].get<double>();
-    if (measured[i].status == "ok") r.measured = measured[i].metrics->step_seconds.median;
+    Row r{.config = top[i].candidate->describe(), .status = "missing"};
+    for (const auto& c : predicted["cases"])
+      if (c["id"] == top[i].spec.id() && c["status"] == "ok")
+        r.predicted = c["metrics"]["step_seconds"]["median"].get<double>();
+    for (const auto& c : measured["cases"])
+      if (c["id"] == top[i].spec.id()) {
+        r.status = c["status"].get<std::string>();
+        if (r.status == "ok") r.measured = c["metrics"]["step_seconds"]["median"].get<double>();
+      }
     rows.push_back(std::move(r));
   }
   return rows;
@@ -255,15 +248,7 @@ int measure_plan(const PlanToMeasure& p, const MeasureFlags& f) {
               "plan --measure: --world {} but this launch has {} rank(s); measure under "
               "mpirun -np {} (or plan for --world {})",
               p.world, world.size(), p.world, world.size());
-  check_outputs(world, f.out);
-  world.reset_stats();
-  const std::string journal_path = f.out.empty() ? "" : f.out + ".jsonl";
-  std::vector<reports::CaseResult> measured = run_cases(top, launch, journal_path, p.command_line);
-  int exit_code = 0;
-  for (const auto& r : measured)
-    if (r.status == "error" || r.status == "oom") exit_code = 1;
-  if (world.rank() != 0) return exit_code;
-
+  check_predicted_output(world, f.out);
   const nlohmann::json config = {{"plan_measure",
                                   {{"world", p.world},
                                    {"top", f.top},
@@ -271,6 +256,19 @@ int measure_plan(const PlanToMeasure& p, const MeasureFlags& f) {
                                    {"topology", p.topology->path},
                                    {"problem", p.problem.params_json()}}},
                                  {"world_size", p.world}};
+  nlohmann::json measured;  // rank 0: the report run_launch built
+  const Voice voice{.start = {},
+                    .case_done =
+                        [](size_t, const nlohmann::json& r, const Progress&) {
+                          fmt::print(stderr, "measured: {} {}\n", r.value("status", "?"),
+                                     r.value("id", "?"));
+                        },
+                    .end = [&](const nlohmann::json& doc, double) { measured = doc; }};
+  LaunchFiles files;
+  files.out = f.out;
+  const int exit_code = run_launch(launch, launch_plan(top, f, config), files, voice);
+  if (world.rank() != 0) return exit_code;
+
   std::vector<CaseSpec> specs;
   for (const auto& t : top) specs.push_back(t.spec);
   const nlohmann::json predicted = predicted_report({.specs = specs,
@@ -281,9 +279,6 @@ int measure_plan(const PlanToMeasure& p, const MeasureFlags& f) {
                                                      .command_line = p.command_line});
   print_table(side_by_side(top, measured, predicted), f, p.world, world.backend());
   if (!f.out.empty()) {
-    launch.finish_provenance();
-    reports::Report report{.provenance = launch.prov, .config = config, .cases = measured};
-    write_report(f.out, nlohmann::json(report), journal_path);
     reports::write_json_atomic(predicted_path(f.out), predicted);
     fmt::print("reports: {} (measured), {} (predicted)\n", f.out, predicted_path(f.out));
   }

@@ -1,5 +1,5 @@
 // `cpbench plan --measure N`: the planner's top N configurations run for real under
-// mpirun, through the case runner `cpbench run` uses (bench/case_runner.h, launch.h),
+// mpirun, as one launch of the runner `cpbench run` and `sweep` use (bench/plan_runner.h),
 // and printed beside their predictions: error per configuration and whether the
 // measurement orders them as the model did. The measured report goes to --out, the
 // predicted one (same case ids) beside it as <out stem>.predicted.json.
