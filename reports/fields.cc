@@ -23,6 +23,20 @@ const char* to_string(OverRepetitions r) {
                                            : "first repetition";
 }
 
+const char* to_string(Judged j) {
+  switch (j) {
+    case Judged::kNotCompared:
+      return "—";
+    case Judged::kExact:
+      return "exact";
+    case Judged::kGauge:
+      return "gauge";
+    case Judged::kFromStep:
+      return "from step";
+  }
+  return "?";
+}
+
 namespace {
 
 // Recomputed over pooled repetitions: `m` holds the pooled step_seconds and the first

@@ -45,6 +45,7 @@ enum class Judged {
 
 const char* to_string(OverRanks r);
 const char* to_string(OverRepetitions r);
+const char* to_string(Judged j);  // exact | gauge | from step | — (as SCHEMA.md writes it)
 
 inline constexpr double kUnbounded = std::numeric_limits<double>::infinity();
 

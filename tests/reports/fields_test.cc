@@ -61,16 +61,17 @@ void expect_documented(const std::string& sec, const std::vector<ScalarField<S>>
   }
 }
 
-TEST(FieldTable, SchemaDocumentsEveryFieldWithItsUnitAndReductions) {
+TEST(FieldTable, SchemaDocumentsEveryFieldWithItsUnitReductionsAndCompareKind) {
   const std::string md = schema_md();
   expect_documented(section(md, "### `metrics`\n"), case_metric_fields());
   expect_documented(section(md, "### `metrics.ranks[]`"), rank_metric_fields());
   const std::string red = section(md, "### Scalar metric fields");
   for (const auto& f : case_metric_fields()) {
     auto cells = row_of(red, f.name);
-    ASSERT_EQ(cells.size(), 3u) << "no reduction row for " << f.name;
+    ASSERT_EQ(cells.size(), 4u) << "no reduction row for " << f.name;
     EXPECT_EQ(cells[1], to_string(f.over_ranks)) << f.name;
     EXPECT_EQ(cells[2], to_string(f.over_repetitions())) << f.name;
+    EXPECT_EQ(cells[3], to_string(f.judged)) << f.name;
   }
 }
 
