@@ -2,8 +2,8 @@
 // same orchestration was written twice): the world and provenance, rank 0's journal
 // whose failures every rank agrees on, the watchdog that journals the case in flight
 // as "timeout" before stopping the job, and the report write that names the journal
-// when the disk refuses it. The commands keep only what differs: how they plan, print
-// and assemble their report.
+// when the disk refuses it. The runner over it is bench/plan_runner.h; the commands keep
+// only what differs: how they plan and what they print.
 #pragma once
 
 #include <nlohmann/json.hpp>
