@@ -6,6 +6,7 @@
 
 #include "bench/stats.h"
 #include "common/errors.h"
+#include "masks/head_masks.h"
 #include "masks/mask_spec.h"
 #include "parallel/cp_method.h"
 #include "parallel/sharding.h"
@@ -38,13 +39,16 @@ reports::RankMetrics rank_metrics(const model::RankPrediction& r, const model::T
   return rm;
 }
 
-reports::CaseMetrics case_metrics(const CaseSpec& spec, const Mask& mask,
+reports::CaseMetrics case_metrics(const CaseSpec& spec, const HeadMasks& masks,
                                   const model::Prediction& p, const model::Topology& topo) {
   reports::CaseMetrics m;
   const int P = spec.cp.world;
-  m.mask_area = mask.area();
-  m.mask_density = mask.density();
-  m.flops = pass_flops(spec.pass, m.mask_area, spec.head_dim, spec.heads_q);
+  // As the case runner: per-head masks give mean area and density, FLOPs the exact sum.
+  m.mask_area = masks.mean_area();
+  m.mask_density = masks.mean_density();
+  m.flops = masks.uniform() ? pass_flops(spec.pass, m.mask_area, spec.head_dim, spec.heads_q)
+                            : pass_flops(spec.pass, 1, spec.head_dim, 1) *
+                                  masks.head_pairs(spec.heads_q, spec.heads_kv);
   m.step_seconds = one_value(p.step_seconds);
   m.tflops_total = p.step_seconds > 0 ? m.flops / p.step_seconds / 1e12 : 0;
   m.tflops_per_rank = m.tflops_total / P;
@@ -82,16 +86,19 @@ reports::CaseResult predict_case(const CaseSpec& spec, const model::ModelInputs&
   reports::CaseResult res;
   res.id = spec.id();
   res.params = spec.params_json();
-  const Mask mask = make_mask(spec.mask, spec.seq);
+  // Per-head masks (block_sparse_topk per_head) reach the trace, which then records
+  // one kernel call per KV head with its own area and tiles.
+  const HeadMasks masks = make_head_masks(spec.mask, spec.seq, spec.heads_kv);
   const CpProblem problem{.shape = {.seq_q = spec.seq,
                                     .seq_k = spec.seq,
                                     .heads_q = spec.heads_q,
                                     .heads_kv = spec.heads_kv,
                                     .head_dim = spec.head_dim,
                                     .dtype = spec.dtype},
-                          .mask = &mask,
+                          .mask = &masks.kv[0],
                           .scale = 1.0f,
-                          .config = spec.cp};
+                          .config = spec.cp,
+                          .head_masks = &masks};
   const Support s = CpMethodRegistry::instance().create(spec.method)->supports(problem);
   if (!s.ok()) {
     res.status = "unsupported";
@@ -104,7 +111,7 @@ reports::CaseResult predict_case(const CaseSpec& spec, const model::ModelInputs&
   in.backward = spec.pass != Pass::kForward;
   const model::Prediction p = model::predict(spec.method, problem, in);
   res.status = "ok";
-  res.metrics = case_metrics(spec, mask, p, *base.topology);
+  res.metrics = case_metrics(spec, masks, p, *base.topology);
   return res;
 }
 
