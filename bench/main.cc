@@ -368,6 +368,10 @@ void add_case_flags(CLI::App& run, RunArgs& a) {
       ->check(CLI::Range(int64_t{1}, kMaxIterations));
   run.add_option("--seed", o.seed, "data seed; also the mask seed unless --mask-seed")
       ->check(non_negative());
+  run.add_option("--mask-samples", o.mask_samples,
+                 "random masks: N seeds (mask seed, +1, ...), each a case, summarised per "
+                 "group in the report (default 1)")
+      ->check(CLI::Range(1, 10000));
   run.add_flag("--verify", o.verify, "compare with cpu_reference on the gathered tensors");
 }
 

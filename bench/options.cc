@@ -198,6 +198,7 @@ nlohmann::json RunOptions::to_json() const {
           {"min_time_s", min_time_s},
           {"max_cv", max_cv},
           {"max_repeat", max_repeat},
+          {"mask_samples", mask_samples},
           {"comm", comm}};
 }
 
@@ -347,19 +348,24 @@ void check_mask_flags(const RunOptions& o) {
     CPB_REQUIRE(used, "--{} is not a parameter of mask(s) {}; see `cpbench list`", flag,
                 fmt::join(o.masks, ", "));
   }
-  if (o.mask_seed) {
-    auto draws = [](const std::string& kind) {
-      const auto& p = find_mask_kind(kind).params;
-      return std::find(p.begin(), p.end(), "seed") != p.end();
-    };
-    std::vector<std::string> random;
-    for (const auto& def : mask_kind_table())
-      if (draws(def.name)) random.push_back(def.name);
-    CPB_REQUIRE(std::any_of(o.masks.begin(), o.masks.end(), draws),
+  auto draws = [](const std::string& kind) {
+    const auto& p = find_mask_kind(kind).params;
+    return std::find(p.begin(), p.end(), "seed") != p.end();
+  };
+  std::vector<std::string> random;
+  for (const auto& def : mask_kind_table())
+    if (draws(def.name)) random.push_back(def.name);
+  const bool any_random = std::any_of(o.masks.begin(), o.masks.end(), draws);
+  if (o.mask_seed)
+    CPB_REQUIRE(any_random,
                 "--mask-seed {} is given, but no mask in --mask ({}) draws at random; masks "
                 "that do: {}",
                 *o.mask_seed, fmt::join(o.masks, ", "), fmt::join(random, ", "));
-  }
+  CPB_REQUIRE(o.mask_samples >= 1, "--mask-samples {} must be >= 1", o.mask_samples);
+  CPB_REQUIRE(o.mask_samples == 1 || any_random,
+              "--mask-samples {} is given, but no mask in --mask ({}) draws at random; masks "
+              "that do: {}",
+              o.mask_samples, fmt::join(o.masks, ", "), fmt::join(random, ", "));
 }
 
 }  // namespace
@@ -411,6 +417,7 @@ nlohmann::json run_config(const RunOptions& o, int world) {
                       {"min_time_s", o.min_time_s},
                       {"max_cv", o.max_cv},
                       {"max_repeat", o.max_repeat},
+                      {"mask_samples", o.mask_samples},
                       {"seed", o.seed},
                       {"verify", o.verify},
                       {"timeout_s", o.timeout_seconds},

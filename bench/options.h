@@ -79,6 +79,7 @@ struct RunOptions {
   // The sweep's stopping rule (SweepRunOptions): 0 leaves a bound off.
   double min_time_s = 0, max_cv = 0;
   int max_repeat = 0;
+  int mask_samples = 1;       // seeds per random mask, summarised per group (as a sweep's)
   std::string comm = "auto";  // world communicator backend
 
   nlohmann::json to_json() const;  // echoed into the report's config

@@ -4,7 +4,8 @@
 # (1) The journal of a run killed after its first case resumes: that case is kept, not
 #     re-run, the others run, the report holds each case once in plan order.
 # (2) --resume under other flags is exit 2 naming what differs; --allow-new-cases adds.
-# (3) --repeat N pools N repetitions into one case, as a sweep does; the stopping rule.
+# (3) --repeat N pools N repetitions into one case, as a sweep does; the stopping rule;
+#     --mask-samples summarises seeds of a random mask.
 # (4) Bad combinations are exit 2 with one line on stderr.
 # (5) With MPIRUN: the same resume on 2 ranks.
 set -uo pipefail
@@ -80,6 +81,12 @@ expect 0 "" "$cpb" run --mask causal --seq 64 "${tiny[@]}" --max-cv 1e-12 --max-
   --out rule.json
 python3 -c 'import json; c = json.load(open("rule.json"))["cases"][0]
 assert len(c["metrics"]["repetitions"]) == 3, c["params"]' || fail "--max-repeat 3 did not cap"
+# Mask samples: two seeds of a random mask, two cases and their summary.
+expect 0 "" "$cpb" run --mask causal_document --seq 128 "${tiny[@]}" --mask-samples 2 \
+  --out samples.json
+python3 -c 'import json; r = json.load(open("samples.json")); (g,) = r["mask_samples"]
+assert len(r["cases"]) == 2 and g["samples"] == 2 and g["seeds"] == [0, 1], g' ||
+  fail "--mask-samples 2 did not give two seeds and one summary"
 
 # (4) Bad combinations.
 expect 2 "--resume requires --out" "$cpb" run "${three[@]}" --resume k.jsonl
@@ -89,6 +96,7 @@ expect 2 "--journal requires --out" "$cpb" run "${three[@]}" --journal y.jsonl
 expect 2 "--repeat" "$cpb" run "${three[@]}" --repeat 0
 expect 2 "--max-repeat 2 must be >= --repeat 3" "$cpb" run "${three[@]}" --repeat 3 --max-repeat 2
 expect 2 "--max-cv -1" "$cpb" run "${three[@]}" --max-cv -1
+expect 2 "--mask-samples 2 is given, but no mask" "$cpb" run "${three[@]}" --mask-samples 2
 expect 2 "missing.jsonl" "$cpb" run "${three[@]}" --out y.json --resume missing.jsonl
 expect 2 "same file as the journal" "$cpb" run "${three[@]}" --out j.json --journal j.json
 expect 2 "same file as the (--resume )?journal" "$cpb" run "${three[@]}" --out k.jsonl \
