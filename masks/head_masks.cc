@@ -1,5 +1,7 @@
 #include "masks/head_masks.h"
 
+#include <algorithm>
+
 #include "common/errors.h"
 #include "common/limits.h"
 #include "masks/generators.h"
@@ -59,6 +61,13 @@ HeadMasks make_head_masks(const MaskSpec& spec, int64_t seq, int64_t heads_kv) {
   CPB_REQUIRE(heads_kv >= 1 && heads_kv <= kMaxHeads,
               "mask '{}' per head: heads_kv = {} must be in [1, {}]", spec.kind, heads_kv,
               kMaxHeads);
+  // Every head's draw has about head 0's slice count (same grid and topk); many heads
+  // of a fine grid would take minutes and gigabytes, so refuse them up front.
+  const int64_t per_head = std::max<int64_t>(1, static_cast<int64_t>(out.kv[0].slices.size()));
+  CPB_REQUIRE(per_head <= kMaxHeadMaskSlices / heads_kv,
+              "mask '{}' per head: {} KV heads x {} slices a head is more than {} slices in all; "
+              "use a larger block, a smaller topk or fewer KV heads",
+              spec.kind, heads_kv, per_head, kMaxHeadMaskSlices);
   for (int64_t g = 1; g < heads_kv; ++g) out.kv.push_back(def.make_head(spec, seq, g));
   return out;
 }

@@ -36,9 +36,14 @@ struct HeadMasks {
   double mean_density() const;
 };
 
+// Most slices the per-head masks of one case may hold together (about 800 MB): a
+// per-head spec whose heads_kv x (head 0's slices) exceeds it is an input error.
+inline constexpr int64_t kMaxHeadMaskSlices = int64_t{1} << 24;
+
 // The masks of `spec` for a case with `heads_kv` KV heads: one per KV head when
 // spec.per_head is set (KV head 0's draw is make_mask(spec, seq)), else the one mask.
-// Throws InputError naming a bad heads_kv or a kind without a per-head variant.
+// Throws InputError naming a bad heads_kv, a kind without a per-head variant, or a
+// total over kMaxHeadMaskSlices.
 HeadMasks make_head_masks(const MaskSpec& spec, int64_t seq, int64_t heads_kv);
 
 // The entries for KV heads [first, first + count) of `all` (all of a uniform one):

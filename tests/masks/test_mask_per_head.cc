@@ -149,6 +149,9 @@ TEST(PerHeadTopk, JsonAndBadValues) {
   input_error([] { json::parse(R"({"kind": "causal", "per_head": true})").get<MaskSpec>(); },
               "unknown key 'per_head'");
   input_error([] { make_head_masks(per_head_spec(16, 4, 5), 256, 0); }, "heads_kv = 0");
+  // Head 0 of a 64 x 64 grid with topk 32 holds hundreds of slices; 65536 KV heads of
+  // them would be gigabytes: refused before any other head is drawn.
+  input_error([] { make_head_masks(per_head_spec(1, 32, 5), 64, 65536); }, "65536 KV heads");
   MaskSpec causal = default_mask_spec("causal");
   causal.per_head = true;  // only programmatically: JSON refuses it above
   input_error([&] { make_head_masks(causal, 256, 4); }, "no per-head variant");
