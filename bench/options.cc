@@ -12,6 +12,7 @@
 #include "common/limits.h"
 #include "kernels/kernel.h"
 #include "masks/generators.h"
+#include "masks/head_masks.h"
 #include "parallel/sharding.h"
 
 namespace cpb::bench {
@@ -379,7 +380,12 @@ nlohmann::json run_masks(const RunOptions& o) {
   nlohmann::json masks = nlohmann::json::array();
   for (const auto& kind : o.masks) {
     MaskSpec spec = build_mask_spec(kind, o.mask_params, mask_seed);
-    for (int64_t s : o.seqs) make_mask(spec, s);
+    for (int64_t s : o.seqs) {
+      if (spec.per_head)  // also checks the heads' total size against its cap
+        make_head_masks(spec, s, o.heads_kv ? o.heads_kv : o.heads_q);
+      else
+        make_mask(spec, s);
+    }
     masks.push_back(spec);
   }
   return masks;

@@ -23,6 +23,7 @@
 #include "common/input_file.h"
 #include "common/limits.h"
 #include "masks/generators.h"
+#include "masks/head_masks.h"
 #include "masks/mask_spec.h"
 #include "parallel/cp_method.h"
 
@@ -1064,7 +1065,13 @@ void check_masks_fit(const Axes& a, const Parser& p) {
     for (int64_t seq : seqs) {
       json spec = resolve_mask(a, m, seq, p);
       try {
-        (void)make_mask(spec.get<MaskSpec>(), seq);
+        const MaskSpec ms = spec.get<MaskSpec>();
+        (void)make_mask(ms, seq);
+        // Per-head masks also depend on the KV heads (their total size is capped).
+        if (ms.per_head)
+          for (int64_t h : a.heads)
+            for (int64_t kv : a.kv_heads)
+              if (kv == 0 || h % kv == 0) (void)make_head_masks(ms, seq, kv ? kv : h);
       } catch (const InputError& e) {
         p.fail(fmt::format("mask[{}]", m.entry),
                fmt::format("mask {} does not fit seqlen {}: {}", spec.dump(), seq, e.what()));
