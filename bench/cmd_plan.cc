@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <map>
 #include <memory>
 
@@ -38,7 +39,10 @@ nlohmann::json to_json(const model::PlanCandidate& c) {
                       {"placement", std::string(to_string(c.layout.placement))},
                       {"status", c.status},
                       {"reason", c.reason}};
-  if (c.status != "unsupported") {
+  if (c.status != "unsupported" && !c.replayed) {  // traced, not replayed (pruned)
+    j["lower_bound"] = {{"step_seconds", c.prediction.compute_seconds},
+                        {"peak_memory_bytes", c.prediction.peak_memory_bytes}};
+  } else if (c.status != "unsupported") {
     const model::Prediction& p = c.prediction;
     j["predicted"] = {{"step_seconds", p.step_seconds},
                       {"compute_seconds", p.compute_seconds},
@@ -80,6 +84,9 @@ int run_plan(const PlanArgs& a) {
                          .mask = &mask,
                          .world = a.world,
                          .memory_budget_bytes = a.memory_budget_gb * 1e9};
+  // Candidates that cannot reach the top (nor their method's best) by their compute
+  // queue alone are not replayed: what is printed and measured is unchanged.
+  req.exact_top = std::max({a.top, a.measure.top, 2});
   if (a.flags.methods != "none") req.methods = split_list(a.flags.methods, "--method");
   if (a.flags.shardings != "contiguous")
     req.shardings = split_list(a.flags.shardings, "--sharding");
@@ -113,8 +120,11 @@ int run_plan(const PlanArgs& a) {
       "{} {}\n",
       a.world, topo.ranks_per_node, topo.name, kernel, kp.name, spec.mask.kind, spec.seq,
       spec.heads_q, spec.heads_kv, spec.head_dim, to_string(spec.dtype), to_string(spec.pass));
-  fmt::print("{} configurations: {} ok, {} over the memory budget, {} unsupported\n\n", plan.size(),
-             by_status["ok"], by_status["over_budget"], by_status["unsupported"]);
+  fmt::print(
+      "{} configurations: {} ok, {} over the memory budget, {} unsupported, {} pruned (not "
+      "replayed: their compute alone is slower than #{} and their method's best)\n\n",
+      plan.size(), by_status["ok"], by_status["over_budget"], by_status["unsupported"],
+      by_status["pruned"], req.exact_top);
   fmt::print("{:>3}  {:<34} {:>10} {:>10} {:>10} {:>9} {:>8} {:>9}\n", "#", "configuration",
              "step ms", "kernel ms", "exposed ms", "copies ms", "overlap", "peak GB");
   int shown = 0;

@@ -38,6 +38,15 @@ double kernel_seconds(const KernelEntry& e, const KernelCall& c) {
   return e.launch_seconds + tiles * per_tile / rate;
 }
 
+int64_t kernel_scratch_bytes(const KernelEntry& e, const KernelCall& c) {
+  const double sq = std::ceil(double(c.seq_q) / double(e.block_q)) * double(e.block_q);
+  const double sk = std::ceil(double(c.seq_k) / double(e.block_k)) * double(e.block_k);
+  double b = e.scratch.per_q_head * sq * c.heads_q;
+  if (c.heads_q > c.heads_kv)
+    b += sk * (e.scratch.per_k_kv_head_gqa * c.heads_kv + e.scratch.per_k_q_head_gqa * c.heads_q);
+  return static_cast<int64_t>(std::ceil(b));
+}
+
 double memory_seconds(const KernelProfile& p, TraceKind kind, int64_t bytes) {
   if (bytes <= 0 || p.memory_bandwidth <= 0) return 0;
   const bool reads = kind == TraceKind::kCopy || kind == TraceKind::kMerge;

@@ -18,6 +18,9 @@ namespace cpb::model {
 // (fwd 4*Bq*Bk*D per FULL tile and head, bwd 2.5x), PARTIAL tiles weighted.
 double kernel_seconds(const KernelEntry& e, const KernelCall& c);
 
+// Bytes the call allocates for itself while it runs (the entry's scratch_bytes).
+int64_t kernel_scratch_bytes(const KernelEntry& e, const KernelCall& c);
+
 // Copies, zeroing, fills and LSE merges: bytes written, read once and written once.
 double memory_seconds(const KernelProfile& p, TraceKind kind, int64_t bytes);
 

@@ -27,21 +27,32 @@ struct ModelInputs {
 // profile lacks the kernel/dtype/head dim.
 Prediction predict(const std::string& method, const CpProblem& problem, const ModelInputs& in);
 
+// The trace a prediction replays (tiles counted at the profile's block size).
+Trace trace_case(const std::string& method, const CpProblem& problem, const ModelInputs& in);
+ReplayOptions replay_options(const ModelInputs& in);
+
 struct PlanCandidate {
   std::string method;
   CpLayout layout;
   std::string sharding;
-  std::string status;  // ok | over_budget | unsupported
+  std::string status;  // ok | over_budget | unsupported | pruned
   std::string reason;
-  Prediction prediction;         // per-rank detail dropped to keep a plan small
+  // Per-rank detail dropped to keep a plan small. A candidate traced but not replayed
+  // (pruned, or over budget when pruning) has only compute_seconds (its busiest
+  // rank's compute queue, kernels and copies: a lower bound of its step) and
+  // peak_memory_bytes set.
+  Prediction prediction;
+  bool replayed = false;         // prediction holds the replay's step and breakdown
   std::string describe() const;  // "usp u8r8 zigzag"
 };
 
-// A sharding with more ranges per shard than this is not traced by the planner: a
-// shard's restricted masks hold about ranges^2 slices (striped at long S), which
-// costs the real setup as much as the trace (balanced uses at most 32, zigzag 2).
-// `cpbench model` still traces it.
-inline constexpr std::size_t kPlanMaxRangesPerShard = 64;
+// The planner does not trace a candidate whose restricted masks would hold more
+// slices than this in all: a shard of r token ranges (striped, balanced) gives a
+// rank's queries U x r ranges after a head-parallel all-to-all of degree U, and
+// every (query range, key range) pair can be a slice, so about P^2 x U x r^2 / 2
+// over P ranks (a causal mask). Each costs the trace memory and time, as it costs a
+// real run's setup. `cpbench model` still traces it.
+inline constexpr double kPlanMaxSlices = 6.4e7;
 
 struct PlanRequest {
   AttentionShape shape;
@@ -49,9 +60,16 @@ struct PlanRequest {
   int world = 1;
   double memory_budget_bytes = 0;  // 0: the topology's memory per rank (0 there: no budget)
   std::vector<std::string> methods, shardings;  // empty: every registered one
+  // 0: replay every candidate. N > 0: a candidate whose compute-queue lower bound
+  // already reaches both the N-th best step so far and the best step of its own
+  // method is not replayed (status "pruned"): the first N ok candidates and each
+  // method's best are then exactly those of a plan without pruning.
+  int exact_top = 0;
 };
 
-// Every candidate, the ok ones first by predicted step time, then the others.
+// Every candidate, the ok ones first by predicted step time (ties in enumeration
+// order), then the others. Candidates are traced cheapest first (shortest ring), so
+// good bounds come early; the order returned does not depend on it.
 std::vector<PlanCandidate> plan(const PlanRequest& req, const ModelInputs& in);
 
 // One line on why `best` beats `other`: the component of the step that differs most.

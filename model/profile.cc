@@ -97,6 +97,18 @@ KernelEntry parse_entry(const json& e, const std::string& where) {
   }
   std::sort(k.rates.begin(), k.rates.end(),
             [](const KernelRate& a, const KernelRate& b) { return a.seq_k < b.seq_k; });
+  if (e.contains("scratch_bytes")) {
+    const std::string w = fmt::format("{}: scratch_bytes", where);
+    const json& sb = e.at("scratch_bytes");
+    CPB_REQUIRE(sb.is_object(), "{} must be an object", w);
+    for (const auto& [key, v] : sb.items())
+      CPB_REQUIRE(key == "per_q_head" || key == "per_k_kv_head_gqa" || key == "per_k_q_head_gqa",
+                  "{}: unknown field '{}' (per_q_head, per_k_kv_head_gqa, per_k_q_head_gqa)", w,
+                  key);
+    k.scratch = {.per_q_head = number_or(sb, "per_q_head", w, 0, 0),
+                 .per_k_kv_head_gqa = number_or(sb, "per_k_kv_head_gqa", w, 0, 0),
+                 .per_k_q_head_gqa = number_or(sb, "per_k_q_head_gqa", w, 0, 0)};
+  }
   k.source = e.value("source", std::string());
   return k;
 }
@@ -215,6 +227,10 @@ json to_json(const KernelProfile& p) {
                        {"partial_cost", e.partial_cost},
                        {"parallel_units", e.parallel_units},
                        {"tflops_by_seq_k", rates},
+                       {"scratch_bytes",
+                        {{"per_q_head", e.scratch.per_q_head},
+                         {"per_k_kv_head_gqa", e.scratch.per_k_kv_head_gqa},
+                         {"per_k_q_head_gqa", e.scratch.per_k_q_head_gqa}}},
                        {"source", e.source}});
   }
   return {{"schema", "cpbench-kernel-profile"},

@@ -22,6 +22,16 @@ struct KernelRate {
   double tflops = 0;  // FULL-tile throughput at that key length (TFLOP/s, SCHEMA convention)
 };
 
+// Memory a kernel call allocates for itself beside the tensors it is given, held
+// for the call only (e.g. FlashAttention's backward: fp32 dQ accumulator and
+// softmax statistics per query row, fp32 or expanded dK/dV under GQA). Bytes per
+// row of a head; sequence lengths rounded up to the entry's tile.
+struct KernelScratch {
+  double per_q_head = 0;         // per query token and query head
+  double per_k_kv_head_gqa = 0;  // per key token and KV head, only when Hq > Hkv
+  double per_k_q_head_gqa = 0;   // per key token and query head, only when Hq > Hkv
+};
+
 struct KernelEntry {
   std::string kernel;  // name as the profile knows it (cpu_flash, fa2, fa3, cudnn, ...)
   DType dtype = DType::kBF16;
@@ -32,6 +42,7 @@ struct KernelEntry {
   double partial_cost = 1;               // a PARTIAL tile costs this many FULL tiles
   int64_t parallel_units = 1;            // q-tile x head work items that fill the device
   std::vector<KernelRate> rates;         // sorted by seq_k, at least one
+  KernelScratch scratch;                 // "scratch_bytes" (optional: none)
   std::string source;                    // where the figures come from
 };
 

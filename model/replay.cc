@@ -17,18 +17,31 @@ bool is_memory(TraceKind k) {
          k == TraceKind::kMerge;
 }
 
-// (src, dst, group, n-th message of src to dst on the group) in one word.
-uint64_t p2p_key(int src, int dst, int group, int seq) {
-  CPB_CHECK(src < (1 << 16) && dst < (1 << 16) && group + 1 < (1 << 16) && seq < (1 << 16),
-            "replay keys hold 65536 ranks, groups and messages per pair");
-  return (uint64_t(src) << 48) | (uint64_t(dst) << 32) | (uint64_t(group + 1) << 16) |
-         uint64_t(seq);
+// One p2p message: its two ends' post times and its duration (set by the sender).
+struct Message {
+  double post[2] = {-1, -1};  // sender, receiver
+  double duration = 0;
+};
+
+// (src, dst, group) of a p2p channel in one word; group -1 (off a trace comm) fits.
+uint64_t channel_key(int src, int dst, int group) {
+  CPB_CHECK(src < (1 << 24) && dst < (1 << 24) && group + 1 < (1 << 16),
+            "replay keys hold 16M ranks and 65535 groups");
+  return (uint64_t(src) << 40) | (uint64_t(dst) << 16) | uint64_t(group + 1);
 }
 
-struct P2PSlot {
-  double post[2] = {-1, -1};  // sender, receiver
-  double duration = 0;        // set by the sender
-  int reads = 0;
+// The channels one rank talks on, few in every schedule (a ring: its two
+// neighbours per ring), so a linear scan beats a hash per transfer.
+struct Cursors {
+  std::vector<std::pair<uint64_t, int32_t>> keys;  // channel key -> index in `next`
+  std::vector<int32_t> next;                       // per channel: messages seen so far
+  int32_t& of(uint64_t key) {
+    for (const auto& [k, i] : keys)
+      if (k == key) return next[i];
+    keys.push_back({key, static_cast<int32_t>(next.size())});
+    next.push_back(0);
+    return next.back();
+  }
 };
 
 struct CollSlot {
@@ -41,12 +54,11 @@ struct RankState {
   double t_comp = 0, t_comm = 0;
   bool posted = false;
   double post = 0;
-  int ordinal = 0;  // comm ops issued so far (aligns contention across a node's ranks)
-  std::vector<uint64_t> keys;
+  int ordinal = 0;               // comm ops issued so far (aligns contention across a node's ranks)
+  std::vector<int32_t> message;  // per transfer of the trace: its Message (-1 outside the replay)
   std::vector<double> req_end;
-  std::unordered_map<int, double> events;
-  std::unordered_map<uint64_t, int> sent, received;  // (peer, group) -> messages so far
-  std::unordered_map<int, int> coll_seq;             // group -> collectives so far
+  std::vector<double> events;             // event id -> time recorded
+  std::unordered_map<int, int> coll_seq;  // group -> collectives so far
   RankPrediction out;
 };
 
@@ -66,6 +78,7 @@ class Replayer {
       st_[r].out.rank = static_cast<int>(r);
     }
     count_crossing();
+    link_messages();
   }
 
   Prediction run() {
@@ -114,6 +127,54 @@ class Replayer {
       }
     }
   }
+  // Pairs every replayed p2p transfer with its other end once, before the clock
+  // runs: the n-th send of src to dst on a group is the n-th receive of dst from
+  // src on it (MPI's non-overtaking order). Senders number the messages; a receive
+  // no rank sends is an error here, a send nobody receives stalls the replay.
+  void link_messages() {
+    std::unordered_map<uint64_t, std::vector<int32_t>> sent;  // channel -> its messages
+    for (int pass = 0; pass < 2; ++pass) {  // sends, then receives (own counts: r to r)
+      std::vector<Cursors> cursors(st_.size());
+      for (std::size_t r = 0; r < st_.size(); ++r) {
+        const RankTrace& rt = t_.ranks[r];
+        RankState& s = st_[r];
+        if (pass == 0) s.message.assign(rt.transfers.size(), -1);
+        std::vector<int32_t>* list = nullptr;
+        uint64_t list_key = ~uint64_t{0};
+        for (std::size_t i = s.pc; i < s.end; ++i) {
+          const TraceOp& op = rt.ops[i];
+          if (op.kind != TraceKind::kP2P) continue;
+          for (int x = op.first; x < op.first + op.count; ++x) {
+            const TraceTransfer& tr = rt.transfers[x];
+            if (tr.send != (pass == 0)) continue;
+            const int src = tr.send ? static_cast<int>(r) : tr.peer;
+            const int dst = tr.send ? tr.peer : static_cast<int>(r);
+            const uint64_t key = channel_key(src, dst, op.group);
+            if (key != list_key) {
+              list = tr.send ? &sent[key] : nullptr;
+              if (!tr.send) {
+                auto it = sent.find(key);
+                list = it == sent.end() ? nullptr : &it->second;
+              }
+              list_key = key;
+            }
+            const int32_t seq = cursors[r].of(key)++;
+            if (tr.send) {
+              s.message[x] = static_cast<int32_t>(messages_.size());
+              messages_.emplace_back();
+              list->push_back(s.message[x]);
+            } else {
+              CPB_CHECK(list && seq < static_cast<int32_t>(list->size()),
+                        "replay stalled: rank {} waits for message {} from rank {} on group {} "
+                        "that no rank sends",
+                        r, seq, src, op.group);
+              s.message[x] = (*list)[seq];
+            }
+          }
+        }
+      }
+    }
+  }
   int crossing(int rank, int ordinal) const {
     const auto& v = crossing_[topo_.node_of(rank)];
     return ordinal < static_cast<int>(v.size()) ? v[ordinal] : 1;
@@ -155,9 +216,10 @@ class Replayer {
       CPB_CHECK(op.id < static_cast<int>(s.req_end.size()), "complete of an unknown request");
       hold_compute(s, s.req_end[op.id]);
     } else if (op.kind == TraceKind::kRecord) {
+      if (op.id >= static_cast<int>(s.events.size())) s.events.resize(op.id + 1, 0);
       s.events[op.id] = op.queue == Queue::kCompute ? s.t_comp : s.t_comm;
     } else if (op.kind == TraceKind::kWait) {
-      const double e = s.events[op.id];
+      const double e = op.id < static_cast<int>(s.events.size()) ? s.events[op.id] : 0;
       if (op.queue == Queue::kCompute)
         hold_compute(s, e);
       else
@@ -171,41 +233,32 @@ class Replayer {
   }
 
   bool p2p(int r, RankState& s, const RankTrace& rt, const TraceOp& op) {
+    const int last = op.first + op.count;
     if (!s.posted) {
       s.post = std::max(s.t_comm, s.t_comp);
-      s.keys.clear();
       int intra = 0, inter = 0;
-      for (int x = op.first; x < op.first + op.count; ++x) {
+      for (int x = op.first; x < last; ++x) {
         const TraceTransfer& tr = rt.transfers[x];
         if (tr.send && tr.peer != r) (topo_.node_of(tr.peer) == topo_.node_of(r) ? intra : inter)++;
       }
       const int cross = crossing(r, s.ordinal);
-      for (int x = op.first; x < op.first + op.count; ++x) {
+      for (int x = op.first; x < last; ++x) {
         const TraceTransfer& tr = rt.transfers[x];
-        const uint64_t pair = (uint64_t(tr.peer) << 20) | uint64_t(op.group + 1);
-        const int seq = (tr.send ? s.sent : s.received)[pair]++;
-        const uint64_t key =
-            tr.send ? p2p_key(r, tr.peer, op.group, seq) : p2p_key(tr.peer, r, op.group, seq);
-        P2PSlot& slot = p2p_[key];
-        slot.post[tr.send ? 0 : 1] = s.post;
+        Message& m = messages_[s.message[x]];
+        m.post[tr.send ? 0 : 1] = s.post;
         if (tr.send) {
           const bool same = topo_.node_of(tr.peer) == topo_.node_of(r);
-          slot.duration = p2p_seconds(topo_, r, tr.peer, tr.bytes, same ? intra : inter, cross);
+          m.duration = p2p_seconds(topo_, r, tr.peer, tr.bytes, same ? intra : inter, cross);
         }
-        s.keys.push_back(key);
       }
       s.posted = true;
       ++s.ordinal;
     }
     double end = s.post;
-    for (uint64_t key : s.keys) {
-      const P2PSlot& slot = p2p_.at(key);
-      if (slot.post[0] < 0 || slot.post[1] < 0) return false;
-      end = std::max(end, std::max(slot.post[0], slot.post[1]) + slot.duration);
-    }
-    for (uint64_t key : s.keys) {
-      auto it = p2p_.find(key);
-      if (++it->second.reads == 2) p2p_.erase(it);
+    for (int x = op.first; x < last; ++x) {
+      const Message& m = messages_[s.message[x]];
+      if (m.post[0] < 0 || m.post[1] < 0) return false;
+      end = std::max(end, std::max(m.post[0], m.post[1]) + m.duration);
     }
     s.out.comm_busy_seconds += end - s.post;
     s.t_comm = end;
@@ -248,7 +301,7 @@ class Replayer {
       RankPrediction& o = st_[r].out;
       const RankTrace& rt = t_.ranks[r];
       o.step_seconds = std::max(st_[r].t_comp, st_[r].t_comm);
-      o.peak_memory_bytes = rt.memory.peak_bytes;
+      o.peak_memory_bytes = rank_peak_bytes(rt, fwd_, bwd_);
       o.local_tokens = rt.local_tokens;
       o.area = rt.area;
       o.bytes_sent = rt.forward_stats.bytes_sent() + rt.backward_stats.bytes_sent();
@@ -283,11 +336,48 @@ class Replayer {
   const KernelEntry* bwd_ = nullptr;
   std::vector<RankState> st_;
   std::vector<std::vector<int>> crossing_;
-  std::unordered_map<uint64_t, P2PSlot> p2p_;
+  std::vector<Message> messages_;
   std::unordered_map<uint64_t, CollSlot> coll_;
 };
 
 }  // namespace
+
+int64_t rank_peak_bytes(const RankTrace& rank, const KernelEntry* fwd, const KernelEntry* bwd) {
+  int64_t peak = rank.memory.peak_bytes;
+  for (const KernelCall& c : rank.kernels)
+    if (const KernelEntry* e = c.backward ? bwd : fwd)
+      peak = std::max(peak, c.live_bytes + kernel_scratch_bytes(*e, c));
+  return peak;
+}
+
+Bound bound(const Trace& trace, const KernelProfile& kernels, const std::string& kernel,
+            const ReplayOptions& o) {
+  const AttentionShape& sh = trace.problem.shape;
+  const KernelEntry* fwd =
+      o.forward ? &kernels.find(kernel, sh.dtype, sh.head_dim, false) : nullptr;
+  const KernelEntry* bwd =
+      o.backward ? &kernels.find(kernel, sh.dtype, sh.head_dim, true) : nullptr;
+  Bound b;
+  for (const RankTrace& rt : trace.ranks) {
+    const std::size_t first = o.forward ? rt.forward_begin : rt.backward_begin;
+    const std::size_t last = o.backward ? rt.ops.size() : rt.backward_begin;
+    double busy = 0;
+    for (std::size_t i = first; i < last; ++i) {
+      const TraceOp& op = rt.ops[i];
+      if (op.kind == TraceKind::kForward || op.kind == TraceKind::kBackward) {
+        const KernelCall& c = rt.kernels[op.id];
+        const KernelEntry* e = c.backward ? bwd : fwd;
+        CPB_CHECK(e, "kernel call of a pass the bound was not given a profile entry for");
+        busy += kernel_seconds(*e, c);
+      } else if (is_memory(op.kind)) {
+        busy += memory_seconds(kernels, op.kind, op.bytes);
+      }
+    }
+    b.compute_queue_seconds = std::max(b.compute_queue_seconds, busy);
+    b.peak_memory_bytes = std::max(b.peak_memory_bytes, rank_peak_bytes(rt, fwd, bwd));
+  }
+  return b;
+}
 
 Prediction replay(const Trace& trace, const KernelProfile& kernels, const std::string& kernel,
                   const Topology& topology, const ReplayOptions& options) {

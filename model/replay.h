@@ -46,4 +46,20 @@ struct ReplayOptions {
 Prediction replay(const Trace& trace, const KernelProfile& kernels, const std::string& kernel,
                   const Topology& topology, const ReplayOptions& options);
 
+// What a trace gives without the clock, for the planner to drop a candidate before
+// replaying it: the busiest rank's compute-queue work (kernel calls, copies, merges,
+// which that queue runs one after another, so no replay can finish that rank
+// sooner: a lower bound of the step) and the peak memory (the replay's figure).
+struct Bound {
+  double compute_queue_seconds = 0;  // max over ranks
+  int64_t peak_memory_bytes = 0;     // max over ranks
+};
+Bound bound(const Trace& trace, const KernelProfile& kernels, const std::string& kernel,
+            const ReplayOptions& options);
+
+// One rank's peak memory: its tracked allocations' high-water mark, or higher where a
+// kernel call's own scratch (the profile's scratch_bytes) lands on the bytes live then.
+// fwd/bwd: the profile entries of the replayed passes (null: that pass is not counted).
+int64_t rank_peak_bytes(const RankTrace& rank, const KernelEntry* fwd, const KernelEntry* bwd);
+
 }  // namespace cpb::model

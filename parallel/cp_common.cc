@@ -62,6 +62,8 @@ std::span<const Mask> global_kv_masks(const CpProblem& problem) {
 }
 
 ShardPlan make_plan(const CpProblem& problem, int shards) {
+  if (problem.shard_plan && static_cast<int>(problem.shard_plan->size()) == shards)
+    return *problem.shard_plan;
   auto plan =
       ShardingRegistry::instance().create(problem.config.sharding)->plan(*problem.mask, shards);
   CPB_CHECK(static_cast<int>(plan.size()) == shards, "sharding gave {} shards, wanted {}",

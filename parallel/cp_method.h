@@ -15,6 +15,7 @@
 #include "masks/mask.h"
 #include "parallel/communicator.h"
 #include "parallel/execution.h"
+#include "parallel/sharding.h"
 
 namespace cpb {
 
@@ -56,6 +57,10 @@ struct CpProblem {
   // Masks that differ per KV head (masks/head_masks.h: one per global KV head), or
   // null: `mask` for every head. Shardings plan on `mask`; kernel calls use these.
   const HeadMasks* head_masks = nullptr;
+  // config.sharding's plan of `mask` into config.world shards, made once by the
+  // caller (the model shares it across simulated ranks and candidates), or null:
+  // each rank makes it in setup().
+  const ShardPlan* shard_plan = nullptr;
 };
 
 // Tensors of this rank's shard, on the execution's device; token r of each

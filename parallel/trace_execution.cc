@@ -47,11 +47,6 @@ std::string_view to_string(TraceKind k) {
 
 namespace {
 
-struct TileHit {
-  int64_t k_tile;
-  int64_t area;
-};
-
 int64_t ceil_div(int64_t a, int64_t b) { return a <= 0 ? 0 : (a + b - 1) / b; }
 
 // Adds the tiles of q-tile row [q0, q1) that `s` touches: the run of tiles the
@@ -93,23 +88,36 @@ void row_tiles(const MaskSlice& s0, int64_t q0, int64_t q1, int64_t bk, int64_t 
 }  // namespace
 
 TileCounts count_tiles(const Mask& mask, int64_t bq, int64_t bk) {
+  TileScratch scratch;
+  return count_tiles(mask, bq, bk, scratch);
+}
+
+TileCounts count_tiles(const Mask& mask, int64_t bq, int64_t bk, TileScratch& sc) {
   CPB_REQUIRE(bq > 0 && bk > 0, "tile sizes must be > 0, got {}x{}", bq, bk);
   TileCounts c;
   const int64_t nq = (mask.seq_q + bq - 1) / bq;
-  // Slices by the q-tiles they span (as build_block_map does).
-  std::vector<std::vector<int32_t>> of_row(static_cast<std::size_t>(nq));
+  // Slices by the q-tiles they span (as build_block_map does), as one flat list per
+  // q-tile row (counted, then filled) in buffers reused from call to call.
+  sc.row_start.assign(static_cast<std::size_t>(nq) + 1, 0);
+  for (const MaskSlice& s : mask.slices)
+    if (slice_area(s) > 0)
+      for (int64_t t = s.q_begin / bq; t <= (s.q_end - 1) / bq; ++t) ++sc.row_start[t + 1];
+  for (int64_t t = 0; t < nq; ++t) sc.row_start[t + 1] += sc.row_start[t];
+  sc.slice_of.resize(static_cast<std::size_t>(sc.row_start[nq]));
+  sc.fill.assign(sc.row_start.begin(), sc.row_start.end() - 1);
   for (std::size_t i = 0; i < mask.slices.size(); ++i) {
     const MaskSlice& s = mask.slices[i];
     if (slice_area(s) == 0) continue;
     for (int64_t t = s.q_begin / bq; t <= (s.q_end - 1) / bq; ++t)
-      of_row[static_cast<std::size_t>(t)].push_back(static_cast<int32_t>(i));
+      sc.slice_of[sc.fill[t]++] = static_cast<int32_t>(i);
   }
-  std::vector<TileHit> hits;
+  std::vector<TileHit>& hits = sc.hits;
   for (int64_t qi = 0; qi < nq; ++qi) {
     const int64_t q0 = qi * bq, q1 = std::min(q0 + bq, mask.seq_q);
     hits.clear();
-    for (int32_t si : of_row[static_cast<std::size_t>(qi)])
-      row_tiles(mask.slices[static_cast<std::size_t>(si)], q0, q1, bk, mask.seq_k, &c, &hits);
+    for (int64_t j = sc.row_start[qi]; j < sc.row_start[qi + 1]; ++j)
+      row_tiles(mask.slices[static_cast<std::size_t>(sc.slice_of[j])], q0, q1, bk, mask.seq_k, &c,
+                &hits);
     std::sort(hits.begin(), hits.end(),
               [](const TileHit& a, const TileHit& b) { return a.k_tile < b.k_tile; });
     for (std::size_t h = 0; h < hits.size();) {
@@ -235,7 +243,7 @@ class TraceExecution final : public Execution {
 
   void kernel(const TensorView& q, const TensorView& k, const Mask* m, bool bwd) {
     CPB_CHECK(m, "kernel call without a mask");
-    const TileCounts tc = count_tiles(*m, o_.block_q, o_.block_k);
+    const TileCounts tc = count_tiles(*m, o_.block_q, o_.block_k, tiles_);
     t_->kernels.push_back({.seq_q = q.tokens,
                            .seq_k = k.tokens,
                            .area = m->area(),
@@ -245,7 +253,8 @@ class TraceExecution final : public Execution {
                            .heads_kv = static_cast<int32_t>(k.heads),
                            .head_dim = static_cast<int32_t>(q.head_dim),
                            .dtype = q.dtype,
-                           .backward = bwd});
+                           .backward = bwd,
+                           .live_bytes = mem_.current_bytes});
     push({.kind = bwd ? TraceKind::kBackward : TraceKind::kForward,
           .id = static_cast<int32_t>(t_->kernels.size() - 1)});
   }
@@ -272,6 +281,7 @@ class TraceExecution final : public Execution {
 
   RankTrace* t_;
   TraceOptions o_;
+  TileScratch tiles_;
   ExecMemory mem_;
   int next_request_ = 0, next_event_ = 0;
 };

@@ -47,6 +47,7 @@ struct KernelCall {
   int32_t heads_q = 0, heads_kv = 0, head_dim = 0;
   DType dtype = DType::kF32;
   bool backward = false;
+  int64_t live_bytes = 0;  // the rank's tracked allocations when the call starts
 };
 
 // One half of a p2p exchange; peer is a world rank.
@@ -91,6 +92,16 @@ struct TileCounts {
   int64_t full = 0, partial = 0;
 };
 TileCounts count_tiles(const Mask& mask, int64_t block_q, int64_t block_k);
+// The same, reusing `scratch`'s buffers (a trace counts tiles for every kernel call).
+struct TileHit {
+  int64_t k_tile = 0, area = 0;  // a slice's visible pairs in one edge tile
+};
+struct TileScratch {
+  std::vector<int64_t> row_start, fill;  // per q-tile row: its first entry in slice_of
+  std::vector<int32_t> slice_of;         // slices spanning each q-tile row, row by row
+  std::vector<TileHit> hits;
+};
+TileCounts count_tiles(const Mask& mask, int64_t block_q, int64_t block_k, TileScratch& scratch);
 
 // An execution without data for one simulated rank, appending to `out`.
 std::unique_ptr<Execution> make_trace_execution(RankTrace* out, const TraceOptions& options);

@@ -6,6 +6,7 @@
 
 #include "common/errors.h"
 #include "parallel/cp_common.h"
+#include "parallel/sharding.h"
 #include "parallel/trace_communicator.h"
 #include "parallel/trace_execution.h"
 
@@ -84,6 +85,14 @@ Trace trace_method(const std::string& name, const CpProblem& problem, const Trac
   const Support s = probe->supports(problem);
   CPB_REQUIRE(s.ok(), "{} cannot run this case: {}", name, s.reason);
   const int P = problem.config.world;
+  // The shard plan depends on the mask and P only: made once here (unless the caller
+  // made it, as the planner does for all its candidates), not once per simulated rank.
+  ShardPlan plan;
+  CpProblem shared = problem;
+  if (!shared.shard_plan) {
+    plan = make_shard_plan(problem.config.sharding, *problem.mask, P);
+    shared.shard_plan = &plan;
+  }
   Trace trace{.method = name, .problem = problem, .options = o, .ranks = {}, .groups = {}};
   trace.ranks.resize(P);
   TraceWorld world(P);
@@ -95,7 +104,7 @@ Trace trace_method(const std::string& name, const CpProblem& problem, const Trac
       threads.emplace_back([&, r] {
         try {
           trace.ranks[r].rank = r;
-          trace_rank(name, problem, o, world, trace.ranks[r]);
+          trace_rank(name, shared, o, world, trace.ranks[r]);
         } catch (...) {
           errors[r] = std::current_exception();
           world.fail();

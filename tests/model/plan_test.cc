@@ -3,6 +3,7 @@
 // the prediction of a case follows the trace (more ranks on a ring: less compute).
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 
 #include "masks/generators.h"
@@ -54,6 +55,41 @@ TEST(Plan, RanksEveryMethodOnTwoNodes) {
   EXPECT_TRUE(why.find("faster than") != std::string::npos ||
               why.find("ties with") != std::string::npos)
       << why;
+}
+
+// Pruning by the compute-queue bound changes nothing a user reads: the first N ok
+// candidates and the best of each method are those of the plan that replays all.
+TEST(Plan, PruningKeepsTheTopAndEachMethodsBest) {
+  Fixture f;
+  const auto full = model::plan(f.request(), f.inputs());
+  PlanRequest r = f.request();
+  r.exact_top = 3;
+  const auto pruned = model::plan(r, f.inputs());
+  ASSERT_EQ(pruned.size(), full.size());
+  for (int i = 0; i < r.exact_top; ++i) {
+    ASSERT_EQ(pruned[i].status, "ok");
+    EXPECT_EQ(pruned[i].describe(), full[i].describe()) << i;
+    EXPECT_EQ(pruned[i].prediction.step_seconds, full[i].prediction.step_seconds) << i;
+  }
+  auto best_of = [](const std::vector<PlanCandidate>& plan) {
+    std::map<std::string, std::string> best;
+    for (const auto& c : plan)
+      if (c.status == "ok") best.try_emplace(c.method, c.describe());
+    return best;
+  };
+  EXPECT_EQ(best_of(pruned), best_of(full));
+  int n_pruned = 0;
+  for (const auto& c : pruned) {
+    if (c.status != "pruned") continue;
+    ++n_pruned;
+    // Its bound is below its true step, which is no better than the 3rd best.
+    for (const auto& o : full)
+      if (o.describe() == c.describe()) {
+        EXPECT_LE(c.prediction.compute_seconds, o.prediction.step_seconds) << c.describe();
+        EXPECT_GE(o.prediction.step_seconds, full[2].prediction.step_seconds) << c.describe();
+      }
+  }
+  EXPECT_GT(n_pruned, 0) << "the fixture should exercise pruning";
 }
 
 TEST(Plan, TightBudgetDropsEverything) {

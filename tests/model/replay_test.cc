@@ -129,6 +129,62 @@ TEST(Replay, AMessageNobodySendsIsAnError) {
   EXPECT_THROW(replay_forward(t, 1), InternalError);
 }
 
+TEST(Replay, ASendNobodyReceivesStalls) {
+  Trace t = empty_trace(2);
+  TraceOp op{.kind = TraceKind::kP2P, .queue = Queue::kComm, .id = 0, .group = 7, .count = 1};
+  t.ranks[0].transfers.push_back({.peer = 1, .send = true, .bytes = 10});
+  t.ranks[0].ops.push_back(op);
+  complete(t.ranks[0], 0);
+  EXPECT_THROW(replay_forward(t, 1), InternalError);
+}
+
+// Messages on one channel pair in order (the n-th send is the n-th receive), each
+// with its own size: 1 MB then 3 MB at 1 GB/s across nodes, posted back to back on
+// the comm queue, which is serial.
+TEST(Replay, MessagesOfOneChannelPairInOrder) {
+  Trace t = empty_trace(2);
+  for (int r = 0; r < 2; ++r) {
+    exchange(t.ranks[r], 1 - r, 1'000'000, 0);
+    exchange(t.ranks[r], 1 - r, 3'000'000, 1);
+    complete(t.ranks[r], 0);
+    complete(t.ranks[r], 1);
+  }
+  const Prediction p = replay_forward(t, 1);
+  EXPECT_NEAR(p.step_seconds, 4e-3, 1e-12);
+}
+
+// A kernel's own scratch counts in the peak where it lands on the bytes live then.
+TEST(Replay, PeakMemoryHoldsTheKernelScratch) {
+  Trace t = empty_trace(1);
+  t.ranks[0].memory.peak_bytes = 5000;
+  kernel(t.ranks[0], 1);
+  t.ranks[0].kernels.back().live_bytes = 4000;
+  t.ranks[0].kernels.back().heads_q = 2;  // GQA: 2 query heads on 1 KV head
+  KernelProfile k = unit_kernels();
+  for (KernelEntry& e : k.entries)
+    e.scratch = {.per_q_head = 10, .per_k_kv_head_gqa = 100, .per_k_q_head_gqa = 1};
+  t.ranks[0].backward_begin = t.ranks[0].ops.size();
+  const Prediction p = replay(t, k, "k", unit_topology(1), {.backward = false});
+  // 16 rows x (10 x 2 query heads) + 16 keys x (100 x 1 KV head + 1 x 2 query heads)
+  EXPECT_EQ(p.peak_memory_bytes, 4000 + 320 + 1632);
+  EXPECT_EQ(bound(t, k, "k", {.backward = false}).peak_memory_bytes, 4000 + 320 + 1632);
+  t.ranks[0].kernels.back().live_bytes = 100;  // the allocations' own peak is higher
+  EXPECT_EQ(replay(t, k, "k", unit_topology(1), {.backward = false}).peak_memory_bytes, 5000);
+}
+
+TEST(Replay, BoundIsTheBusiestComputeQueue) {
+  Trace t = empty_trace(2);
+  for (int r = 0; r < 2; ++r) {
+    exchange(t.ranks[r], 1 - r, 2'000'000, 0);
+    kernel(t.ranks[r], 1000 + 500 * r);
+    complete(t.ranks[r], 0);
+  }
+  for (auto& r : t.ranks) r.backward_begin = r.ops.size();
+  const Bound b = bound(t, unit_kernels(), "k", {.backward = false});
+  EXPECT_NEAR(b.compute_queue_seconds, 1.5e-3, 1e-12);
+  EXPECT_LE(b.compute_queue_seconds, replay_forward(t, 1).step_seconds);
+}
+
 TEST(Cost, PartialTilesAndDeviceFill) {
   const KernelProfile k = unit_kernels();
   const KernelEntry& e = k.find("k", DType::kBF16, 16, false);
@@ -175,6 +231,14 @@ TEST(Profiles, BadFieldsAreNamed) {
   }
   json k = {{"schema", "cpbench-topology"}, {"version", 1}};
   EXPECT_THROW(parse_kernel_profile(k, "k.json"), InputError);  // wrong schema
+  json kp = to_json(unit_kernels());
+  kp["entries"][0]["scratch_bytes"] = {{"per_token", 4}};
+  try {
+    parse_kernel_profile(kp, "k.json");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("per_token"), std::string::npos) << e.what();
+  }
   Topology fixed = unit_topology(4);
   fixed.nodes = 2;
   EXPECT_THROW(fixed.check_world(4), InputError);

@@ -91,6 +91,21 @@ TEST(CountTiles, MatchesBlockMapOnEveryMaskKind) {
   }
 }
 
+// The trace reuses one scratch for every kernel call of a rank: counts through a
+// scratch that saw other masks (larger, smaller, other tiles) equal fresh counts.
+TEST(CountTiles, ReusedScratchEqualsFreshCounts) {
+  TileScratch scratch;
+  for (const auto& kind : mask_kinds())
+    for (int64_t seq : {1000, 97, 512, 2})
+      for (auto [bq, bk] : {std::pair<int64_t, int64_t>{128, 128}, {16, 16}, {64, 32}}) {
+        const Mask m = make_mask(example_mask_spec(kind.name, seq, 5), seq);
+        const TileCounts fresh = count_tiles(m, bq, bk);
+        const TileCounts reused = count_tiles(m, bq, bk, scratch);
+        EXPECT_EQ(reused.full, fresh.full) << kind.name << " S=" << seq << " " << bq;
+        EXPECT_EQ(reused.partial, fresh.partial) << kind.name << " S=" << seq << " " << bq;
+      }
+}
+
 TEST(CountTiles, RestrictedShardMasks) {
   const Mask m = make_mask(example_mask_spec("causal_document", 4096, 1), 4096);
   const std::vector<Range> q = {{0, 256}, {3840, 4096}}, k = {{1024, 1536}};

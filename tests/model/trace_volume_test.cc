@@ -8,6 +8,7 @@
 
 #include "masks/generators.h"
 #include "masks/mask_spec.h"
+#include "parallel/cp_common.h"
 #include "parallel/cp_method.h"
 #include "parallel/sharding.h"
 #include "parallel/trace_execution.h"
@@ -66,6 +67,25 @@ TEST(TraceVolume, EveryMethodLayoutAndShardingMatchesExpectedVolume) {
     }
   }
   EXPECT_GT(traced, 20);
+}
+
+// A shard plan made once by the caller (CpProblem::shard_plan) is the one every
+// rank would make itself, so a trace that shares it equals one that does not.
+TEST(TraceVolume, SharedShardPlanEqualsEachRanksOwn) {
+  const int64_t S = 1024;
+  const Mask mask = make_mask(example_mask_spec("causal_document", S, 4), S);
+  for (const auto& sharding : ShardingRegistry::instance().names()) {
+    CpProblem p = problem_of(mask, S, 8, 2, make_config({.ulysses = 2, .ring = 4}, 8, sharding));
+    const ShardPlan own = make_plan(p, 8);
+    const ShardPlan shared = make_shard_plan(sharding, mask, 8);
+    p.shard_plan = &shared;
+    EXPECT_EQ(make_plan(p, 8), own) << sharding;
+    // Contiguous placement: rank r holds shard r.
+    const Trace t = trace_method("usp", p, {});
+    ASSERT_EQ(t.ranks.size(), 8u);
+    for (const RankTrace& r : t.ranks)
+      EXPECT_EQ(r.area, mask.restrict(own[r.rank], std::vector<Range>{{0, S}}).area()) << sharding;
+  }
 }
 
 TEST(TraceVolume, UnsupportedCaseIsAnInputErrorNamingWhy) {
