@@ -200,6 +200,10 @@ int cmd_mask(const std::string& kind, const std::string& seq_text, const MaskFla
   Mask mask = make_mask(spec, S);
   nlohmann::json sj = spec;
   fmt::print("mask {} at S={}\n", sj.dump(), S);
+  if (spec.per_head)  // the KV head count belongs to a case, not to `mask`
+    fmt::print(
+        "per_head: KV head 0's pattern below; KV head g > 0 draws its own "
+        "(masks/README.md)\n");
   fmt::print("{}", describe(mask));
   if (auto docs = document_lengths(spec, S); docs.size() > 1) {
     int64_t longest = *std::max_element(docs.begin(), docs.end());
