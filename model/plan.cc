@@ -111,12 +111,13 @@ std::vector<PlanCandidate> enumerate(const PlanRequest& req,
         if (!s.ok()) {
           c.status = "unsupported";
           c.reason = s.reason;
-        } else if (slices > kPlanMaxSlices) {
+        } else if (ranges > kPlanMaxRangesPerShard || slices > kPlanMaxSlices) {
           c.status = "unsupported";
           c.reason = fmt::format(
-              "{} gives {} ranges per shard: about P^2 x U x ranges^2 / 2 = {:.2g} restricted mask "
-              "slices in all (> {:.2g}), not traced by the planner; `cpbench model` traces it",
-              sharding, ranges, slices, kPlanMaxSlices);
+              "{} gives {} ranges per shard (limit {}): about P^2 x U x ranges^2 / 2 = {:.2g} "
+              "restricted mask slices in all (limit {:.2g}), not traced by the planner; `cpbench "
+              "model` traces it",
+              sharding, ranges, kPlanMaxRangesPerShard, slices, kPlanMaxSlices);
         } else {
           pending->push_back({.index = all.size(), .problem = p, .cost = l.ring});
         }

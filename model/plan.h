@@ -51,8 +51,11 @@ struct PlanCandidate {
 // rank's queries U x r ranges after a head-parallel all-to-all of degree U, and
 // every (query range, key range) pair can be a slice, so about P^2 x U x r^2 / 2
 // over P ranks (a causal mask). Each costs the trace memory and time, as it costs a
-// real run's setup. `cpbench model` still traces it.
+// real run's setup. Nor one with more than kPlanMaxRangesPerShard ranges per shard
+// (striped at long S: seconds per candidate on a few ranks already). `cpbench model`
+// still traces both.
 inline constexpr double kPlanMaxSlices = 6.4e7;
+inline constexpr std::size_t kPlanMaxRangesPerShard = 64;
 
 struct PlanRequest {
   AttentionShape shape;
