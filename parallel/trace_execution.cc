@@ -135,6 +135,52 @@ TileCounts count_tiles(const Mask& mask, int64_t bq, int64_t bk, TileScratch& sc
 
 namespace {
 
+uint64_t mix(uint64_t h, int64_t v) {
+  h ^= static_cast<uint64_t>(v) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+  return h;
+}
+
+uint64_t hash_of(const Mask& m) {
+  uint64_t h = mix(mix(0, m.seq_q), m.seq_k);
+  for (const MaskSlice& s : m.slices)
+    h = mix(mix(mix(mix(mix(mix(h, s.q_begin), s.q_end), s.k_begin), s.k_end), s.diag_lo),
+            s.diag_hi);
+  return h;
+}
+
+}  // namespace
+
+const TileCache::Entry& TileCache::get(const Mask& mask, TileScratch& scratch) {
+  const uint64_t h = hash_of(mask);
+  auto find = [&]() -> const Entry* {
+    auto [it, end] = map_.equal_range(h);
+    for (; it != end; ++it)
+      if (it->second.seq_q == mask.seq_q && it->second.seq_k == mask.seq_k &&
+          it->second.slices == mask.slices)
+        return &it->second;
+    return nullptr;
+  };
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (const Entry* e = find()) return *e;
+  }
+  Entry e{.seq_q = mask.seq_q,
+          .seq_k = mask.seq_k,
+          .slices = mask.slices,
+          .tiles = count_tiles(mask, bq_, bk_, scratch),
+          .area = mask.area()};
+  std::lock_guard<std::mutex> lock(mu_);
+  if (const Entry* found = find()) return *found;  // another rank counted it meanwhile
+  return map_.emplace(h, std::move(e))->second;
+}
+
+std::size_t TileCache::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return map_.size();
+}
+
+namespace {
+
 class TraceRequest final : public CommRequest {
  public:
   explicit TraceRequest(int id) : id(id) {}
@@ -144,7 +190,8 @@ class TraceRequest final : public CommRequest {
 
 class TraceExecution final : public Execution {
  public:
-  TraceExecution(RankTrace* out, const TraceOptions& o) : t_(out), o_(o) {}
+  TraceExecution(RankTrace* out, const TraceOptions& o, TileCache* tiles)
+      : t_(out), o_(o), cache_(tiles) {}
 
   Device device() const override { return Device::kCpu; }
   std::string name() const override { return "trace"; }
@@ -243,10 +290,19 @@ class TraceExecution final : public Execution {
 
   void kernel(const TensorView& q, const TensorView& k, const Mask* m, bool bwd) {
     CPB_CHECK(m, "kernel call without a mask");
-    const TileCounts tc = count_tiles(*m, o_.block_q, o_.block_k, tiles_);
+    TileCounts tc;
+    int64_t area = 0;
+    if (cache_) {
+      const TileCache::Entry& e = cache_->get(*m, tiles_);
+      tc = e.tiles;
+      area = e.area;
+    } else {
+      tc = count_tiles(*m, o_.block_q, o_.block_k, tiles_);
+      area = m->area();
+    }
     t_->kernels.push_back({.seq_q = q.tokens,
                            .seq_k = k.tokens,
-                           .area = m->area(),
+                           .area = area,
                            .full_tiles = tc.full,
                            .partial_tiles = tc.partial,
                            .heads_q = static_cast<int32_t>(q.heads),
@@ -282,15 +338,19 @@ class TraceExecution final : public Execution {
   RankTrace* t_;
   TraceOptions o_;
   TileScratch tiles_;
+  TileCache* cache_;
   ExecMemory mem_;
   int next_request_ = 0, next_event_ = 0;
 };
 
 }  // namespace
 
-std::unique_ptr<Execution> make_trace_execution(RankTrace* out, const TraceOptions& options) {
+std::unique_ptr<Execution> make_trace_execution(RankTrace* out, const TraceOptions& options,
+                                                TileCache* tiles) {
   CPB_CHECK(out, "trace execution needs somewhere to write");
-  return std::make_unique<TraceExecution>(out, options);
+  CPB_CHECK(!tiles || (tiles->block_q() == options.block_q && tiles->block_k() == options.block_k),
+            "tile cache of another tile size");
+  return std::make_unique<TraceExecution>(out, options, tiles);
 }
 
 }  // namespace cpb

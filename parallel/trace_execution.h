@@ -11,7 +11,9 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "parallel/cp_method.h"
@@ -103,8 +105,36 @@ struct TileScratch {
 };
 TileCounts count_tiles(const Mask& mask, int64_t block_q, int64_t block_k, TileScratch& scratch);
 
+// Tile counts and area per distinct mask content, shared by the simulated ranks of
+// one trace: ranks at the same ring position of different head groups (and every
+// rank of a causal ring, whose steps are FULL, diagonal or EMPTY blocks) restrict
+// the mask to identical sub-masks, so each is counted once. Keyed by a hash of the
+// slices and confirmed by comparing them: a hit is the same mask, never a near one.
+class TileCache {
+ public:
+  struct Entry {
+    int64_t seq_q = 0, seq_k = 0;
+    std::vector<MaskSlice> slices;
+    TileCounts tiles;
+    int64_t area = 0;
+  };
+  TileCache(int64_t block_q, int64_t block_k) : bq_(block_q), bk_(block_k) {}
+  // Thread-safe; counts through `scratch` on a miss.
+  const Entry& get(const Mask& mask, TileScratch& scratch);
+  std::size_t size() const;
+  int64_t block_q() const { return bq_; }
+  int64_t block_k() const { return bk_; }
+
+ private:
+  int64_t bq_, bk_;
+  mutable std::mutex mu_;
+  std::unordered_multimap<uint64_t, Entry> map_;
+};
+
 // An execution without data for one simulated rank, appending to `out`.
-std::unique_ptr<Execution> make_trace_execution(RankTrace* out, const TraceOptions& options);
+// `tiles`: the trace's shared cache (null: each call counts its own tiles).
+std::unique_ptr<Execution> make_trace_execution(RankTrace* out, const TraceOptions& options,
+                                                TileCache* tiles = nullptr);
 
 // The whole trace of one case: every rank's op list, from the registered method's
 // unmodified schedule run on P simulated ranks (one thread each).

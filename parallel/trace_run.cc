@@ -36,8 +36,8 @@ int64_t area_of(const CpProblem& problem, const std::vector<Range>& rows) {
 }
 
 void trace_rank(const std::string& name, const CpProblem& problem, const TraceOptions& o,
-                TraceWorld& world, RankTrace& rt) {
-  auto exec = make_trace_execution(&rt, o);
+                TraceWorld& world, TileCache& tiles, RankTrace& rt) {
+  auto exec = make_trace_execution(&rt, o, &tiles);
   auto comm = world.communicator(rt.rank);
   auto method = CpMethodRegistry::instance().create(name);
   UncalledKernel kernel;
@@ -96,6 +96,7 @@ Trace trace_method(const std::string& name, const CpProblem& problem, const Trac
   Trace trace{.method = name, .problem = problem, .options = o, .ranks = {}, .groups = {}};
   trace.ranks.resize(P);
   TraceWorld world(P);
+  TileCache tiles(o.block_q, o.block_k);
   std::vector<std::exception_ptr> errors(P);
   {
     std::vector<std::jthread> threads;
@@ -104,7 +105,7 @@ Trace trace_method(const std::string& name, const CpProblem& problem, const Trac
       threads.emplace_back([&, r] {
         try {
           trace.ranks[r].rank = r;
-          trace_rank(name, shared, o, world, trace.ranks[r]);
+          trace_rank(name, shared, o, world, tiles, trace.ranks[r]);
         } catch (...) {
           errors[r] = std::current_exception();
           world.fail();

@@ -106,6 +106,29 @@ TEST(CountTiles, ReusedScratchEqualsFreshCounts) {
       }
 }
 
+// The trace's shared cache gives each mask's own counts and area, one entry per
+// distinct content (equal masks from different objects and ranks share it).
+TEST(CountTiles, CacheEqualsCountingEachMask) {
+  TileCache cache(64, 32);
+  TileScratch scratch;
+  std::size_t distinct = 0;
+  for (const auto& kind : mask_kinds())
+    for (int64_t seq : {97, 512, 1000}) {
+      const Mask m = make_mask(example_mask_spec(kind.name, seq, 5), seq);
+      const Mask copy = m;
+      const std::size_t before = cache.size();
+      const TileCache::Entry& e = cache.get(m, scratch);
+      const TileCounts fresh = count_tiles(m, 64, 32);
+      EXPECT_EQ(e.tiles.full, fresh.full) << kind.name << " S=" << seq;
+      EXPECT_EQ(e.tiles.partial, fresh.partial) << kind.name << " S=" << seq;
+      EXPECT_EQ(e.area, m.area()) << kind.name << " S=" << seq;
+      EXPECT_EQ(&cache.get(copy, scratch), &e) << kind.name << " S=" << seq;
+      distinct += cache.size() - before;
+    }
+  EXPECT_EQ(cache.size(), distinct);
+  EXPECT_GT(distinct, 10u);
+}
+
 TEST(CountTiles, RestrictedShardMasks) {
   const Mask m = make_mask(example_mask_spec("causal_document", 4096, 1), 4096);
   const std::vector<Range> q = {{0, 256}, {3840, 4096}}, k = {{1024, 1536}};
