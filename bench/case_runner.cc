@@ -548,6 +548,69 @@ Agreement verify_case(const CaseSpec& spec, Communicator& world, CaseState& c,
   return {};
 }
 
+// One rank's row as the report's per-rank metrics.
+reports::RankMetrics rank_metrics(const RankRow& x, int r, const RunContext& ctx) {
+  reports::RankMetrics rm{
+      .rank = r,
+      .hostname = r < static_cast<int>(ctx.hostnames.size()) ? ctx.hostnames[r] : "unknown",
+      .step_seconds = {.iterations = static_cast<int64_t>(x.iterations),
+                       .median = x.median,
+                       .mean = x.mean,
+                       .min = x.min,
+                       .max = x.max,
+                       .p10 = x.p10,
+                       .p90 = x.p90,
+                       .cv = x.cv},
+      .compute_seconds = x.compute,
+      .comm_wait_seconds = x.wait,
+      .overhead_seconds = x.mean - x.compute - x.wait,
+      .bytes_sent = std::llround(x.sent),
+      .bytes_received = std::llround(x.received),
+      .expected_bytes_sent = std::llround(x.exp_sent),
+      .expected_bytes_received = std::llround(x.exp_received),
+      .ops = {},
+      .local_tokens = std::llround(x.tokens),
+      .area = std::llround(x.area),
+      .peak_rss_bytes = std::llround(x.rss),
+      .peak_rss_reset = x.rss_reset != 0,
+      .peak_device_bytes = std::nullopt,
+      .driver_peak_used_bytes = std::nullopt};
+  if (x.on_device != 0) {
+    rm.peak_device_bytes = std::llround(x.device_peak);
+    rm.driver_peak_used_bytes = std::llround(x.driver_peak);
+  }
+  for (int op = 0; op < kOps; ++op)
+    if (x.op_calls[op] > 0)
+      rm.ops.push_back({.op = std::string(to_string(static_cast<CommOp>(op))),
+                        .calls = std::llround(x.op_calls[op]),
+                        .bytes_sent = std::llround(x.op_sent[op]),
+                        .bytes_received = std::llround(x.op_received[op]),
+                        .wait_seconds = x.op_wait[op]});
+  return rm;
+}
+
+// Folds one rank's metrics into the case's max-over-ranks fields (reports/fields.h).
+void fold_rank(reports::CaseMetrics& m, const reports::RankMetrics& rm) {
+  if (rm.peak_device_bytes) {
+    m.peak_device_bytes_max = std::max(m.peak_device_bytes_max.value_or(0), *rm.peak_device_bytes);
+    m.driver_peak_used_bytes_max =
+        std::max(m.driver_peak_used_bytes_max.value_or(0), *rm.driver_peak_used_bytes);
+  }
+  m.compute_seconds = std::max(m.compute_seconds, rm.compute_seconds);
+  m.comm_wait_seconds = std::max(m.comm_wait_seconds, rm.comm_wait_seconds);
+  // Overhead can be a few microseconds negative (timer granularity): a max that
+  // starts at 0 would hide that, so start from rank 0's value.
+  m.harness_overhead_seconds = rm.rank == 0
+                                   ? rm.overhead_seconds
+                                   : std::max(m.harness_overhead_seconds, rm.overhead_seconds);
+  m.bytes_sent_max = std::max(m.bytes_sent_max, rm.bytes_sent);
+  m.bytes_received_max = std::max(m.bytes_received_max, rm.bytes_received);
+  m.expected_bytes_sent_max = std::max(m.expected_bytes_sent_max, rm.expected_bytes_sent);
+  m.expected_bytes_received_max =
+      std::max(m.expected_bytes_received_max, rm.expected_bytes_received);
+  m.peak_rss_bytes_max = std::max(m.peak_rss_bytes_max, rm.peak_rss_bytes);
+}
+
 // Phase 5 (rank 0): the case's metrics from every rank's row.
 reports::CaseMetrics case_metrics(const CaseSpec& spec, RunContext& ctx, CaseState& c,
                                   const std::vector<RankRow>& rows,
@@ -580,59 +643,8 @@ reports::CaseMetrics case_metrics(const CaseSpec& spec, RunContext& ctx, CaseSta
   for (int r = 0; r < P; ++r) {
     const RankRow& x = rows[static_cast<size_t>(r)];
     if (x.median > rows[static_cast<size_t>(slowest)].median) slowest = r;
-    reports::RankMetrics rm{
-        .rank = r,
-        .hostname = r < static_cast<int>(ctx.hostnames.size()) ? ctx.hostnames[r] : "unknown",
-        .step_seconds = {.iterations = static_cast<int64_t>(x.iterations),
-                         .median = x.median,
-                         .mean = x.mean,
-                         .min = x.min,
-                         .max = x.max,
-                         .p10 = x.p10,
-                         .p90 = x.p90,
-                         .cv = x.cv},
-        .compute_seconds = x.compute,
-        .comm_wait_seconds = x.wait,
-        .overhead_seconds = x.mean - x.compute - x.wait,
-        .bytes_sent = std::llround(x.sent),
-        .bytes_received = std::llround(x.received),
-        .expected_bytes_sent = std::llround(x.exp_sent),
-        .expected_bytes_received = std::llround(x.exp_received),
-        .ops = {},
-        .local_tokens = std::llround(x.tokens),
-        .area = std::llround(x.area),
-        .peak_rss_bytes = std::llround(x.rss),
-        .peak_rss_reset = x.rss_reset != 0,
-        .peak_device_bytes = std::nullopt,
-        .driver_peak_used_bytes = std::nullopt};
-    if (x.on_device != 0) {
-      rm.peak_device_bytes = std::llround(x.device_peak);
-      rm.driver_peak_used_bytes = std::llround(x.driver_peak);
-      m.peak_device_bytes_max =
-          std::max(m.peak_device_bytes_max.value_or(0), *rm.peak_device_bytes);
-      m.driver_peak_used_bytes_max =
-          std::max(m.driver_peak_used_bytes_max.value_or(0), *rm.driver_peak_used_bytes);
-    }
-    for (int op = 0; op < kOps; ++op)
-      if (x.op_calls[op] > 0)
-        rm.ops.push_back({.op = std::string(to_string(static_cast<CommOp>(op))),
-                          .calls = std::llround(x.op_calls[op]),
-                          .bytes_sent = std::llround(x.op_sent[op]),
-                          .bytes_received = std::llround(x.op_received[op]),
-                          .wait_seconds = x.op_wait[op]});
-    m.compute_seconds = std::max(m.compute_seconds, rm.compute_seconds);
-    m.comm_wait_seconds = std::max(m.comm_wait_seconds, rm.comm_wait_seconds);
-    // Overhead can be a few microseconds negative (timer granularity): a max that
-    // starts at 0 would hide that, so start from rank 0's value.
-    m.harness_overhead_seconds =
-        r == 0 ? rm.overhead_seconds : std::max(m.harness_overhead_seconds, rm.overhead_seconds);
-    m.bytes_sent_max = std::max(m.bytes_sent_max, rm.bytes_sent);
-    m.bytes_received_max = std::max(m.bytes_received_max, rm.bytes_received);
-    m.expected_bytes_sent_max = std::max(m.expected_bytes_sent_max, rm.expected_bytes_sent);
-    m.expected_bytes_received_max =
-        std::max(m.expected_bytes_received_max, rm.expected_bytes_received);
-    m.peak_rss_bytes_max = std::max(m.peak_rss_bytes_max, rm.peak_rss_bytes);
-    m.ranks.push_back(std::move(rm));
+    m.ranks.push_back(rank_metrics(x, r, ctx));
+    fold_rank(m, m.ranks.back());
   }
   m.exposed_comm_seconds = m.comm_wait_seconds;
   const auto& slow = m.ranks[static_cast<size_t>(slowest)];
