@@ -45,20 +45,7 @@ void ModelCaseFlags::add(CLI::App* sub, bool layout) {
     sub->add_option("--placement", placement, "contiguous | strided");
   }
   mask_seed_opt = sub->add_option("--mask-seed", mask_seed, "document sampling seed (default 0)");
-  // Mask parameters, by their MaskSpec JSON key (masks/README.md).
-  for (auto [flag, key] : {std::pair{"--window", "window"},
-                           {"--global-tokens", "global_tokens"},
-                           {"--prefix", "prefix"},
-                           {"--question", "question"},
-                           {"--answers", "answers"},
-                           {"--block", "block"},
-                           {"--topk", "topk"}})
-    mask_ints.push_back({key, sub->add_option(flag, ints[key], std::string("mask: ") + key)});
-  for (auto [flag, key] : {std::pair{"--prefix-fraction", "prefix_fraction"},
-                           {"--keep", "keep"},
-                           {"--long-share", "long_share"}})
-    mask_doubles.push_back({key, sub->add_option(flag, doubles[key], std::string("mask: ") + key)});
-  doclen_opt = sub->add_option("--doclen", doclen, "document kinds: length histogram or file");
+  mask_flags.add(*sub);
 }
 
 RunOptions ModelCaseFlags::run_options() const {
@@ -68,11 +55,7 @@ RunOptions ModelCaseFlags::run_options() const {
   o.seqs = parse_size_list(seqs, "--seq");
   o.methods = split_list(methods, "--method");
   o.shardings = split_list(shardings, "--sharding");
-  for (const auto& [key, option] : mask_ints)
-    if (option->count()) o.mask_params.values[key] = ints.at(key);
-  for (const auto& [key, option] : mask_doubles)
-    if (option->count()) o.mask_params.values[key] = doubles.at(key);
-  if (doclen_opt->count()) o.mask_params.values["doclen"] = doclen;
+  o.mask_params = mask_flags.params();
   if (mask_seed_opt->count()) o.mask_seed = mask_seed;
   if (inner_ring > 0) o.inner_ring = inner_ring;
   if (!placement.empty()) o.placement = placement;

@@ -55,6 +55,77 @@ nlohmann::json to_json(const model::PlanCandidate& c) {
   return j;
 }
 
+// The one case a plan ranks layouts for, checked the way `run` checks it.
+CaseSpec plan_case(const PlanArgs& a) {
+  RunOptions o = a.flags.run_options();
+  CPB_REQUIRE(o.masks.size() == 1 && o.seqs.size() == 1,
+              "plan takes one --mask and one --seq (got {} and {})", o.masks.size(), o.seqs.size());
+  // The planner ranks layouts on one mask; a per-head case would be ranked on KV head
+  // 0's draw alone, which is not what it runs.
+  CPB_REQUIRE(!o.mask_params.values.contains("per_head"),
+              "plan: --per-head is not supported (the planner ranks one mask for every head); "
+              "predict a per-head case with `cpbench model`");
+  o.methods = {"none"};
+  o.shardings = {"contiguous"};
+  return expand_cases(o, 1).front();
+}
+
+// The ranking as a table, then why #1 wins against the runner-up and the best of
+// every other method. Returns how many configurations were shown.
+int print_plan(const PlanArgs& a, const std::vector<model::PlanCandidate>& plan,
+               const model::Topology& topo, const model::KernelProfile& kp,
+               const std::string& kernel, const CaseSpec& spec, int exact_top) {
+  std::map<std::string, int> by_status;
+  for (const auto& c : plan) by_status[c.status]++;
+  fmt::print(
+      "plan: {} ranks ({} per node, topology {}), kernel {} ({}), {} S={} Hq={} Hkv={} D={} "
+      "{} {}\n",
+      a.world, topo.ranks_per_node, topo.name, kernel, kp.name, spec.mask.kind, spec.seq,
+      spec.heads_q, spec.heads_kv, spec.head_dim, to_string(spec.dtype), to_string(spec.pass));
+  fmt::print(
+      "{} configurations: {} ok, {} over the memory budget, {} unsupported, {} pruned (not "
+      "replayed: their compute alone is slower than #{} and their method's best)\n\n",
+      plan.size(), by_status["ok"], by_status["over_budget"], by_status["unsupported"],
+      by_status["pruned"], exact_top);
+  fmt::print("{:>3}  {:<34} {:>10} {:>10} {:>10} {:>9} {:>8} {:>9}\n", "#", "configuration",
+             "step ms", "kernel ms", "exposed ms", "copies ms", "overlap", "peak GB");
+  int shown = 0;
+  for (const auto& c : plan) {
+    if (c.status != "ok" || shown == a.top) break;
+    const model::Prediction& p = c.prediction;
+    fmt::print("{:>3}  {:<34} {:>10.3f} {:>10.3f} {:>10.3f} {:>9.3f} {:>8.2f} {:>9.2f}\n", ++shown,
+               c.describe(), p.step_seconds * 1e3, p.compute_seconds * 1e3,
+               p.exposed_comm_seconds * 1e3, p.memory_seconds * 1e3, p.overlap_efficiency,
+               p.peak_memory_bytes / 1e9);
+  }
+  if (shown == 0) {
+    fmt::print("no configuration fits (see --memory-budget, or the reasons with --json)\n");
+    return 0;
+  }
+  fmt::print("\nwhy #1 ({}) wins:\n", plan.front().describe());
+  std::map<std::string, bool> seen{{plan.front().method, true}};
+  if (plan.size() > 1 && plan[1].status == "ok")
+    fmt::print("  - {}\n", model::why_wins(plan.front(), plan[1]));
+  for (const auto& c : plan)
+    if (c.status == "ok" && !seen[c.method]) {
+      seen[c.method] = true;
+      fmt::print("  - {}\n", model::why_wins(plan.front(), c));
+    }
+  return shown;
+}
+
+void write_plan_json(const PlanArgs& a, const std::vector<model::PlanCandidate>& plan,
+                     const model::Topology& topo, const model::KernelProfile& kp) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& c : plan) j.push_back(to_json(c));
+  reports::write_json_atomic(a.json_out, {{"plan", j},
+                                          {"world", a.world},
+                                          {"ranks_per_node", topo.ranks_per_node},
+                                          {"kernel_profile", kp.path},
+                                          {"topology", topo.path},
+                                          {"predicted", true}});
+}
+
 int run_plan(const PlanArgs& a) {
   CPB_REQUIRE(a.world >= 1, "plan: --world must be >= 1, got {}", a.world);
   CPB_REQUIRE(a.top >= 1, "plan: --top must be >= 1, got {}", a.top);
@@ -67,13 +138,7 @@ int run_plan(const PlanArgs& a) {
   }
   topo.check_world(a.world);
   const std::string kernel = a.flags.kernel.empty() ? kp.entries.front().kernel : a.flags.kernel;
-  // One case's shape and mask, checked the way `run` checks them.
-  RunOptions o = a.flags.run_options();
-  CPB_REQUIRE(o.masks.size() == 1 && o.seqs.size() == 1,
-              "plan takes one --mask and one --seq (got {} and {})", o.masks.size(), o.seqs.size());
-  o.methods = {"none"};
-  o.shardings = {"contiguous"};
-  const CaseSpec spec = expand_cases(o, 1).front();
+  const CaseSpec spec = plan_case(a);
   const Mask mask = make_mask(spec.mask, spec.seq);
   model::PlanRequest req{.shape = {.seq_q = spec.seq,
                                    .seq_k = spec.seq,
@@ -112,54 +177,8 @@ int run_plan(const PlanArgs& a) {
   };
   // Under mpirun every rank plans the same ranking; rank 0 alone prints it.
   if (a.measure.top > 0 && launcher_rank() != 0) return measure();
-
-  std::map<std::string, int> by_status;
-  for (const auto& c : plan) by_status[c.status]++;
-  fmt::print(
-      "plan: {} ranks ({} per node, topology {}), kernel {} ({}), {} S={} Hq={} Hkv={} D={} "
-      "{} {}\n",
-      a.world, topo.ranks_per_node, topo.name, kernel, kp.name, spec.mask.kind, spec.seq,
-      spec.heads_q, spec.heads_kv, spec.head_dim, to_string(spec.dtype), to_string(spec.pass));
-  fmt::print(
-      "{} configurations: {} ok, {} over the memory budget, {} unsupported, {} pruned (not "
-      "replayed: their compute alone is slower than #{} and their method's best)\n\n",
-      plan.size(), by_status["ok"], by_status["over_budget"], by_status["unsupported"],
-      by_status["pruned"], req.exact_top);
-  fmt::print("{:>3}  {:<34} {:>10} {:>10} {:>10} {:>9} {:>8} {:>9}\n", "#", "configuration",
-             "step ms", "kernel ms", "exposed ms", "copies ms", "overlap", "peak GB");
-  int shown = 0;
-  for (const auto& c : plan) {
-    if (c.status != "ok" || shown == a.top) break;
-    const model::Prediction& p = c.prediction;
-    fmt::print("{:>3}  {:<34} {:>10.3f} {:>10.3f} {:>10.3f} {:>9.3f} {:>8.2f} {:>9.2f}\n", ++shown,
-               c.describe(), p.step_seconds * 1e3, p.compute_seconds * 1e3,
-               p.exposed_comm_seconds * 1e3, p.memory_seconds * 1e3, p.overlap_efficiency,
-               p.peak_memory_bytes / 1e9);
-  }
-  if (shown == 0) {
-    fmt::print("no configuration fits (see --memory-budget, or the reasons with --json)\n");
-    return 1;
-  }
-  // Why the winner wins: against the runner-up and the best of every other method.
-  fmt::print("\nwhy #1 ({}) wins:\n", plan.front().describe());
-  std::map<std::string, bool> seen{{plan.front().method, true}};
-  if (plan.size() > 1 && plan[1].status == "ok")
-    fmt::print("  - {}\n", model::why_wins(plan.front(), plan[1]));
-  for (const auto& c : plan)
-    if (c.status == "ok" && !seen[c.method]) {
-      seen[c.method] = true;
-      fmt::print("  - {}\n", model::why_wins(plan.front(), c));
-    }
-  if (!a.json_out.empty()) {
-    nlohmann::json j = nlohmann::json::array();
-    for (const auto& c : plan) j.push_back(to_json(c));
-    reports::write_json_atomic(a.json_out, {{"plan", j},
-                                            {"world", a.world},
-                                            {"ranks_per_node", topo.ranks_per_node},
-                                            {"kernel_profile", kp.path},
-                                            {"topology", topo.path},
-                                            {"predicted", true}});
-  }
+  if (print_plan(a, plan, topo, kp, kernel, spec, req.exact_top) == 0) return 1;
+  if (!a.json_out.empty()) write_plan_json(a, plan, topo, kp);
   return a.measure.top > 0 ? measure() : 0;
 }
 

@@ -6,11 +6,11 @@
 
 #include <CLI/CLI.hpp>
 
-#include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "bench/mask_flags.h"
 #include "bench/options.h"
 
 namespace cpb::bench {
@@ -23,11 +23,7 @@ struct ModelCaseFlags {
   int inner_ring = 0;
   std::string placement;
   uint64_t mask_seed = 0;
-  std::string doclen;
-  std::map<std::string, int64_t> ints;
-  std::map<std::string, double> doubles;
-  std::vector<std::pair<std::string, CLI::Option*>> mask_ints, mask_doubles;
-  CLI::Option* doclen_opt = nullptr;
+  MaskFlags mask_flags;  // the same mask flags as `run` (bench/mask_flags.h)
   CLI::Option* mask_seed_opt = nullptr;
   void add(CLI::App* sub, bool layout);  // layout: --degrees, --inner-ring, --placement
   RunOptions run_options() const;
