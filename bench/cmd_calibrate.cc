@@ -37,6 +37,7 @@
 #include "kernels/kernel.h"
 #include "masks/generators.h"
 #include "masks/mask_spec.h"
+#include "model/cost.h"
 #include "model/profile.h"
 #include "parallel/trace_execution.h"
 #include "reports/atomic_write.h"
@@ -137,7 +138,8 @@ model::KernelEntry calibrate_pass(Kernel& k, const CalibrateArgs& a, DType dt, b
                        .backward = bwd,
                        .block_q = a.block,
                        .block_k = a.block,
-                       .parallel_units = omp_get_max_threads()};
+                       .parallel_units = omp_get_max_threads(),
+                       .rate_by_keys_per_row = true};
   const double flop_per_tile = (bwd ? 10.0 : 4.0) * a.block * a.block * a.head_dim * a.heads;
   const char* pass = bwd ? "bwd" : "fwd";
   // Full masks: every tile FULL, the rate by key length.
@@ -167,7 +169,9 @@ model::KernelEntry calibrate_pass(Kernel& k, const CalibrateArgs& a, DType dt, b
     const Mask m = make_mask(example_mask_spec(kind, S, 1), S);
     const TileCounts tc = count_tiles(m, a.block, a.block);
     const double t = time_call(k, m, b, bwd, a.reps);
-    const double tiles = t * e.rates.back().tflops * 1e12 / flop_per_tile;  // in FULL tiles
+    // In FULL tiles at the rate of the rows this mask has (the model reads it there).
+    const int64_t key = model::rate_key(e, S, S, tc.full + tc.partial);
+    const double tiles = t * model::rate_at(e.rates, key) * 1e12 / flop_per_tile;
     if (tc.partial > 0) factors.push_back(std::max(0.0, (tiles - tc.full) / tc.partial));
     raw.push_back({{"pass", pass},
                    {"mask", kind},
@@ -318,6 +322,77 @@ model::LinkClass fit(const std::vector<std::pair<int64_t, double>>& pts) {
   return {.latency = small.second, .bandwidth = bw};
 }
 
+// Ping-pong from rank 0 to one rank on its host and one on another, over sizes.
+LinkPoints mpi_points(int intra_peer, int inter_peer, const std::vector<int64_t>& sizes, int reps,
+                      nlohmann::json& raw) {
+  LinkPoints pts;
+  std::vector<char> buf(sizes.back());
+  for (int64_t b : sizes)
+    for (auto [peer, cls, points] : {std::tuple{intra_peer, "intra", &pts.intra},
+                                     std::tuple{inter_peer, "inter", &pts.inter}}) {
+      if (peer <= 0) continue;
+      points->push_back({b, ping_pong(peer, b, buf, reps)});
+      raw.push_back(
+          {{"op", "ping_pong"}, {"class", cls}, {"bytes", b}, {"seconds", points->back().second}});
+    }
+  return pts;
+}
+
+// Collectives over the world, recorded for the model's checks (docs/model.md).
+void record_collectives(int P, int reps, nlohmann::json& raw) {
+  for (int64_t b : {int64_t{1024}, int64_t{1} << 20}) {
+    std::vector<char> s(b * P), r(b * P);
+    for (const char* op : {"all_to_all", "all_gather"}) {
+      std::vector<double> t;
+      for (int i = 0; i < reps + 1; ++i) {
+        MPI_Barrier(MPI_COMM_WORLD);
+        const double t0 = MPI_Wtime();
+        if (std::string(op) == "all_to_all")
+          MPI_Alltoall(s.data(), static_cast<int>(b), MPI_BYTE, r.data(), static_cast<int>(b),
+                       MPI_BYTE, MPI_COMM_WORLD);
+        else
+          MPI_Allgather(s.data(), static_cast<int>(b), MPI_BYTE, r.data(), static_cast<int>(b),
+                        MPI_BYTE, MPI_COMM_WORLD);
+        double dt = MPI_Wtime() - t0, mx = 0;
+        MPI_Allreduce(&dt, &mx, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+        if (i > 0) t.push_back(mx);
+      }
+      raw.push_back({{"op", op}, {"ranks", P}, {"bytes_per_rank", b}, {"seconds", median(t)}});
+    }
+  }
+}
+
+// Rank 0: the topology profile from the points (NCCL's when measured, else MPI's).
+void write_comm_profile(const CalibrateArgs& a, int P, int same, const std::string& host0,
+                        const std::vector<int64_t>& sizes, const LinkPoints& mpi,
+                        const LinkPoints& nccl, nlohmann::json raw) {
+  // GPU runs move device buffers: NCCL's links when it was measured, else MPI's.
+  const LinkPoints& links = nccl.reason.empty() ? nccl : mpi;
+  if (!nccl.reason.empty())
+    fmt::print(stderr, "calibrate --comm: NCCL not measured: {}\n", nccl.reason);
+  model::Topology t;
+  t.name =
+      a.name.empty() ? fmt::format("{}_{}", nccl.reason.empty() ? "nccl" : "mpi", host0) : a.name;
+  t.ranks_per_node = a.ranks_per_node > 0 ? a.ranks_per_node : same;
+  t.intra = links.intra.empty() ? model::LinkClass{1e-6, 1e10} : fit(links.intra);
+  t.inter = links.inter.empty() ? t.intra : fit(links.inter);
+  t.nics_per_node = 1;
+  t.sources = {fmt::format(
+      "measured by cpbench calibrate --comm with {} MPI ranks ({} on {}), {} UTC; ping-pong "
+      "half round trips: latency = the {}-byte time, bandwidth = the slope to {} bytes{}",
+      P, same, host0, reports::utc_now_iso8601(), sizes.front(), sizes.back(),
+      links.inter.empty() ? "; no rank on another host: inter_node copies intra_node" : "")};
+  t.sources.push_back(
+      nccl.reason.empty()
+          ? "link classes from the same ping-pong over NCCL on device buffers; "
+            "the MPI figures are under measurements"
+          : fmt::format("link classes from MPI; NCCL not measured: {}", nccl.reason));
+  nlohmann::json j = model::to_json(t);
+  j["measurements"] = std::move(raw);
+  reports::write_json_atomic(a.out, j);
+  fmt::print(stderr, "wrote {}\n", a.out);
+}
+
 int calibrate_comm(const CalibrateArgs& a) {
   int init = 0;
   MPI_Initialized(&init);
@@ -342,77 +417,11 @@ int calibrate_comm(const CalibrateArgs& a) {
     if (host_of(r) != host_of(0) && inter_peer < 0) inter_peer = r;
   }
   const std::vector<int64_t> sizes = {8, 1024, 65536, 1 << 20, 8 << 20};
-  std::vector<char> buf(sizes.back());
   nlohmann::json raw = nlohmann::json::array();
-  std::vector<std::pair<int64_t, double>> intra, inter;
-  for (int64_t b : sizes) {
-    if (intra_peer > 0) {
-      intra.push_back({b, ping_pong(intra_peer, b, buf, a.reps)});
-      raw.push_back({{"op", "ping_pong"},
-                     {"class", "intra"},
-                     {"bytes", b},
-                     {"seconds", intra.back().second}});
-    }
-    if (inter_peer > 0) {
-      inter.push_back({b, ping_pong(inter_peer, b, buf, a.reps)});
-      raw.push_back({{"op", "ping_pong"},
-                     {"class", "inter"},
-                     {"bytes", b},
-                     {"seconds", inter.back().second}});
-    }
-  }
-  // Collectives over the world, recorded for the model's checks (docs/model.md).
-  for (int64_t b : {int64_t{1024}, int64_t{1} << 20}) {
-    std::vector<char> s(b * P), r(b * P);
-    for (const char* op : {"all_to_all", "all_gather"}) {
-      std::vector<double> t;
-      for (int i = 0; i < a.reps + 1; ++i) {
-        MPI_Barrier(MPI_COMM_WORLD);
-        const double t0 = MPI_Wtime();
-        if (std::string(op) == "all_to_all")
-          MPI_Alltoall(s.data(), static_cast<int>(b), MPI_BYTE, r.data(), static_cast<int>(b),
-                       MPI_BYTE, MPI_COMM_WORLD);
-        else
-          MPI_Allgather(s.data(), static_cast<int>(b), MPI_BYTE, r.data(), static_cast<int>(b),
-                        MPI_BYTE, MPI_COMM_WORLD);
-        double dt = MPI_Wtime() - t0, mx = 0;
-        MPI_Allreduce(&dt, &mx, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-        if (i > 0) t.push_back(mx);
-      }
-      raw.push_back({{"op", op}, {"ranks", P}, {"bytes_per_rank", b}, {"seconds", median(t)}});
-    }
-  }
+  const LinkPoints mpi = mpi_points(intra_peer, inter_peer, sizes, a.reps, raw);
+  record_collectives(P, a.reps, raw);
   const LinkPoints nccl = nccl_points(intra_peer, inter_peer, sizes, a.reps, raw);
-  if (me == 0) {
-    // GPU runs move device buffers: NCCL's links when it was measured, else MPI's.
-    if (nccl.reason.empty()) {
-      intra = nccl.intra;
-      inter = nccl.inter;
-    } else {
-      fmt::print(stderr, "calibrate --comm: NCCL not measured: {}\n", nccl.reason);
-    }
-    model::Topology t;
-    t.name = a.name.empty() ? fmt::format("{}_{}", nccl.reason.empty() ? "nccl" : "mpi", host_of(0))
-                            : a.name;
-    t.ranks_per_node = a.ranks_per_node > 0 ? a.ranks_per_node : same;
-    t.intra = intra.empty() ? model::LinkClass{1e-6, 1e10} : fit(intra);
-    t.inter = inter.empty() ? t.intra : fit(inter);
-    t.nics_per_node = 1;
-    t.sources = {fmt::format(
-        "measured by cpbench calibrate --comm with {} MPI ranks ({} on {}), {} UTC; ping-pong "
-        "half round trips: latency = the {}-byte time, bandwidth = the slope to {} bytes{}",
-        P, same, host_of(0), reports::utc_now_iso8601(), sizes.front(), sizes.back(),
-        inter.empty() ? "; no rank on another host: inter_node copies intra_node" : "")};
-    t.sources.push_back(
-        nccl.reason.empty()
-            ? "link classes from the same ping-pong over NCCL on device buffers; "
-              "the MPI figures are under measurements"
-            : fmt::format("link classes from MPI; NCCL not measured: {}", nccl.reason));
-    nlohmann::json j = model::to_json(t);
-    j["measurements"] = raw;
-    reports::write_json_atomic(a.out, j);
-    fmt::print(stderr, "wrote {}\n", a.out);
-  }
+  if (me == 0) write_comm_profile(a, P, same, host_of(0), sizes, mpi, nccl, std::move(raw));
   MPI_Barrier(MPI_COMM_WORLD);
   if (!init) MPI_Finalize();
   return 0;

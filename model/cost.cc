@@ -7,9 +7,6 @@
 
 namespace cpb::model {
 
-namespace {
-
-// TFLOP/s at `seq_k`, linear in log(seq_k) between table points, flat beyond the ends.
 double rate_at(const std::vector<KernelRate>& rates, int64_t seq_k) {
   if (seq_k <= rates.front().seq_k) return rates.front().tflops;
   if (seq_k >= rates.back().seq_k) return rates.back().tflops;
@@ -23,7 +20,12 @@ double rate_at(const std::vector<KernelRate>& rates, int64_t seq_k) {
   return rates.back().tflops;
 }
 
-}  // namespace
+int64_t rate_key(const KernelEntry& e, int64_t seq_q, int64_t seq_k, int64_t tiles) {
+  if (!e.rate_by_keys_per_row || seq_q <= 0) return seq_k;
+  const double q_tiles = std::ceil(double(seq_q) / double(e.block_q));
+  const double keys = std::ceil(double(tiles) / q_tiles) * double(e.block_k);
+  return std::clamp<int64_t>(static_cast<int64_t>(keys), std::min(e.block_k, seq_k), seq_k);
+}
 
 double kernel_seconds(const KernelEntry& e, const KernelCall& c) {
   const double tiles = double(c.full_tiles) + e.partial_cost * double(c.partial_tiles);
@@ -34,7 +36,8 @@ double kernel_seconds(const KernelEntry& e, const KernelCall& c) {
   // that fraction of the table's rate.
   const double q_tiles = std::ceil(double(c.seq_q) / double(e.block_q));
   const double fill = std::min(1.0, q_tiles * c.heads_q / double(e.parallel_units));
-  const double rate = rate_at(e.rates, c.seq_k) * 1e12 * fill;
+  const int64_t key = rate_key(e, c.seq_q, c.seq_k, c.full_tiles + c.partial_tiles);
+  const double rate = rate_at(e.rates, key) * 1e12 * fill;
   return e.launch_seconds + tiles * per_tile / rate;
 }
 

@@ -14,6 +14,14 @@
 
 namespace cpb::model {
 
+// TFLOP/s of the entry's table at `seq_k`, linear in log(seq_k) between its points,
+// flat beyond its ends.
+double rate_at(const std::vector<KernelRate>& rates, int64_t seq_k);
+
+// Where a call's rate is read in the table: its seq_k, or the keys its query rows
+// visit on average (KernelEntry::rate_by_keys_per_row).
+int64_t rate_key(const KernelEntry& e, int64_t seq_q, int64_t seq_k, int64_t tiles);
+
 // FLOP of one kernel call counted from its tiles at the SCHEMA convention
 // (fwd 4*Bq*Bk*D per FULL tile and head, bwd 2.5x), PARTIAL tiles weighted.
 double kernel_seconds(const KernelEntry& e, const KernelCall& c);

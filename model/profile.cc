@@ -85,6 +85,12 @@ KernelEntry parse_entry(const json& e, const std::string& where) {
   k.launch_seconds = number(e, "launch_us", where, 0) * 1e-6;
   k.partial_cost = number_or(e, "partial_cost", where, 0, 1);
   k.parallel_units = static_cast<int64_t>(number_or(e, "parallel_units", where, 1, 1));
+  if (e.contains("rate_by")) {
+    const std::string by = text(e, "rate_by", where);
+    CPB_REQUIRE(by == "seq_k" || by == "keys_per_row",
+                "{}: rate_by '{}' must be seq_k or keys_per_row", where, by);
+    k.rate_by_keys_per_row = by == "keys_per_row";
+  }
   const json& rates = field(e, "tflops_by_seq_k", where);
   CPB_REQUIRE(rates.is_array() && !rates.empty(),
               "{}: 'tflops_by_seq_k' must be a non-empty array of [seq_k, TFLOP/s]", where);
@@ -227,6 +233,7 @@ json to_json(const KernelProfile& p) {
                        {"partial_cost", e.partial_cost},
                        {"parallel_units", e.parallel_units},
                        {"tflops_by_seq_k", rates},
+                       {"rate_by", e.rate_by_keys_per_row ? "keys_per_row" : "seq_k"},
                        {"scratch_bytes",
                         {{"per_q_head", e.scratch.per_q_head},
                          {"per_k_kv_head_gqa", e.scratch.per_k_kv_head_gqa},

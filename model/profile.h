@@ -42,8 +42,14 @@ struct KernelEntry {
   double partial_cost = 1;               // a PARTIAL tile costs this many FULL tiles
   int64_t parallel_units = 1;            // q-tile x head work items that fill the device
   std::vector<KernelRate> rates;         // sorted by seq_k, at least one
-  KernelScratch scratch;                 // "scratch_bytes" (optional: none)
-  std::string source;                    // where the figures come from
+  // "rate_by": what a call's rate is read at. "seq_k" (default): the call's key
+  // length, as published tables give it. "keys_per_row": the keys a query row visits
+  // on average, (FULL + PARTIAL tiles) / q-tiles x block_k, which equals seq_k for
+  // the full masks a table is measured on; a masked call then runs at the rate of
+  // the rows it really has (a CPU kernel's cache working set is one row's keys).
+  bool rate_by_keys_per_row = false;
+  KernelScratch scratch;  // "scratch_bytes" (optional: none)
+  std::string source;     // where the figures come from
 };
 
 struct KernelProfile {
