@@ -10,9 +10,10 @@
 #
 # "Same oversubscription": the kernel is calibrated by P concurrent single-rank
 # `calibrate --kernel` processes on the same cores (mpirun -np P launching them
-# side by side), so each sees the share of a core a measured rank sees; the profile
-# of process 0 is used. The links are calibrated by `calibrate --comm` with the
-# same P ranks and placement as the measured run. 4x2hosts runs 2 ranks on each of
+# side by side), so each sees the share of a core a measured rank sees; the model
+# reads the element-wise median of their P profiles (scripts/perf/median_profile.py).
+# The links are calibrated by `calibrate --comm` with the same P ranks and placement
+# as the measured run. 4x2hosts runs 2 ranks on each of
 # two network-namespace hosts (tests/launch/netns_hosts.sh), mpirun over TCP.
 # Needs a quiet machine: anything else running is measured too.
 set -euo pipefail
@@ -42,14 +43,15 @@ export OMP_NUM_THREADS=1
 
 log() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$out/log.txt"; }
 
-calibrate_kernel() {  # P TAG: P concurrent kernel calibrations, keep process 0's
+calibrate_kernel() {  # P TAG: P concurrent kernel calibrations, their median
   local p=$1 tag=$2
   has kernel || return 0
   log "calibrate --kernel, $p concurrent processes ($tag)"
   "${mpi[@]}" -np "$p" sh -c "exec '$cpbench' calibrate --kernel cpu_flash --heads $CAL_HEADS \
     --head-dim 64 --dtype fp32 --max-seq $MAX_SEQ --reps 3 \
     --out $out/kernel_$tag.rank\$OMPI_COMM_WORLD_RANK.json" 2>"$out/kernel_$tag.log"
-  cp "$out/kernel_$tag.rank0.json" "$out/kernel_$tag.json"
+  python3 "$root/scripts/perf/median_profile.py" "$out/kernel_$tag.json" \
+    "$out"/kernel_"$tag".rank*.json
 }
 
 measure_and_predict() {  # P TAG MPIRUN-EXTRA...
