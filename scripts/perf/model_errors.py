@@ -5,7 +5,7 @@
 
 Prints, per pair and over all pairs: a markdown table of every case (measured
 median step, predicted step, error), the median absolute error, the worst case, and
-pair ordering: for every two configurations of the same (mask, S, P), whether the
+pair ordering: for every two configurations of the same (mask, S, P, ranks per host), whether the
 model orders their step times as the measurement does. Pairs the model calls a tie
 (equal predicted steps to 0.01%: the same schedule under two names) are left out.
 Only the standard library: runs with any python3.
@@ -22,8 +22,9 @@ def configuration(case):
 
 
 def group_key(case):
+    """(mask, S, P, ranks per host): a launch over two hosts is its own group."""
     p = case["params"]
-    return (p["mask"]["kind"], p["seq"], p["world_size"])
+    return (p["mask"]["kind"], p["seq"], p["world_size"], p.get("ranks_per_host", 0))
 
 
 def steps(path):
