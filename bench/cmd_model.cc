@@ -41,7 +41,8 @@ void ModelCaseFlags::add(CLI::App* sub, bool layout) {
                   layout ? "sharding(s), comma list (default contiguous)" : "only these shardings");
   if (layout) {
     sub->add_option("--degrees", opt.degrees, "u<U>r<R>, e.g. u2r2 (default auto)");
-    sub->add_option("--inner-ring", inner_ring, "loongtrain inner ring width W");
+    sub->add_option("--inner-ring", inner_ring,
+                    "inner ring width W, for methods with a double ring");
     sub->add_option("--placement", placement, "contiguous | strided");
   }
   mask_seed_opt = sub->add_option("--mask-seed", mask_seed, "document sampling seed (default 0)");
