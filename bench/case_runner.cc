@@ -620,9 +620,7 @@ reports::CaseMetrics case_metrics(const CaseSpec& spec, RunContext& ctx, CaseSta
   // Per-head masks: area and density are the mean over heads; FLOPs the exact sum.
   m.mask_area = c.head_masks.mean_area();
   m.mask_density = c.head_masks.mean_density();
-  m.flops = c.head_masks.uniform() ? pass_flops(spec.pass, m.mask_area, spec.head_dim, spec.heads_q)
-                                   : pass_flops(spec.pass, 1, spec.head_dim, 1) *
-                                         c.head_masks.head_pairs(spec.heads_q, spec.heads_kv);
+  m.flops = case_flops(spec.pass, c.head_masks, spec.head_dim, spec.heads_q, spec.heads_kv);
   m.step_seconds = summarize(step);
   if (spec.keep_samples) m.step_seconds.samples = step;
   double med = m.step_seconds.median;

@@ -137,6 +137,11 @@ int run_plan(const PlanArgs& a) {
     topo.nodes = 0;
   }
   topo.check_world(a.world);
+  if (!a.json_out.empty()) {  // checked on every rank before any of them launches
+    reports::require_not_an_input(a.json_out, "--json",
+                                  {{kp.path, "--kernel-profile"}, {topo.path, "--topology"}});
+    reports::check_writable(a.json_out);
+  }
   const std::string kernel = a.flags.kernel.empty() ? kp.entries.front().kernel : a.flags.kernel;
   const CaseSpec spec = plan_case(a);
   const Mask mask = make_mask(spec.mask, spec.seq);
@@ -172,14 +177,18 @@ int run_plan(const PlanArgs& a) {
                          .world = a.world,
                          .kernels = &kp,
                          .topology = &topo,
+                         .json_out = a.json_out,
                          .command_line = a.command_line},
                         a.measure);
   };
   // Under mpirun every rank plans the same ranking; rank 0 alone prints it.
   if (a.measure.top > 0 && launcher_rank() != 0) return measure();
   if (print_plan(a, plan, topo, kp, kernel, spec, req.exact_top) == 0) return 1;
+  // Rank 0 writes the plan after the measurement: the other ranks are already in it,
+  // so a failed write before it would leave them waiting for rank 0.
+  const int rc = a.measure.top > 0 ? measure() : 0;
   if (!a.json_out.empty()) write_plan_json(a, plan, topo, kp);
-  return a.measure.top > 0 ? measure() : 0;
+  return rc;
 }
 
 }  // namespace

@@ -242,6 +242,21 @@ std::vector<Row> side_by_side(const std::vector<Measured>& top, const nlohmann::
 int measure_plan(const PlanToMeasure& p, const MeasureFlags& f) {
   const std::vector<Measured> top = top_cases(p, f);
   if (top.empty()) return 1;  // every rank planned the same: none launches
+  // The measured report, its journal and the predicted report beside it may not
+  // overwrite a profile or the plan; checked on every rank before the launch.
+  LaunchFiles files;
+  files.out = f.out;
+  const std::vector<std::pair<std::string, std::string>> inputs = {
+      {p.kernels->path, "--kernel-profile"},
+      {p.topology->path, "--topology"},
+      {p.json_out, "--json"}};
+  files.check_not_inputs(inputs);
+  if (!f.out.empty()) {
+    auto others = inputs;
+    others.push_back({f.out, "--out"});
+    others.push_back({files.journal_path(), "journal"});
+    reports::require_not_an_input(predicted_path(f.out), "predicted report", others);
+  }
   Launch launch = Launch::start(p.command_line, nullptr, nullptr, "auto");
   Communicator& world = *launch.world;
   CPB_REQUIRE(world.size() == p.world,
@@ -264,8 +279,6 @@ int measure_plan(const PlanToMeasure& p, const MeasureFlags& f) {
                                      r.value("id", "?"));
                         },
                     .end = [&](const nlohmann::json& doc, double) { measured = doc; }};
-  LaunchFiles files;
-  files.out = f.out;
   const int exit_code = run_launch(launch, launch_plan(top, f, config), files, voice);
   if (world.rank() != 0) return exit_code;
 

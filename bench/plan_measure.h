@@ -42,6 +42,7 @@ struct PlanToMeasure {
   int world = 1;
   const model::KernelProfile* kernels = nullptr;
   const model::Topology* topology = nullptr;
+  std::string json_out;  // plan --json ("" = none): never overwritten by a report
   std::vector<std::string> command_line;
 };
 

@@ -46,9 +46,7 @@ reports::CaseMetrics case_metrics(const CaseSpec& spec, const HeadMasks& masks,
   // As the case runner: per-head masks give mean area and density, FLOPs the exact sum.
   m.mask_area = masks.mean_area();
   m.mask_density = masks.mean_density();
-  m.flops = masks.uniform() ? pass_flops(spec.pass, m.mask_area, spec.head_dim, spec.heads_q)
-                            : pass_flops(spec.pass, 1, spec.head_dim, 1) *
-                                  masks.head_pairs(spec.heads_q, spec.heads_kv);
+  m.flops = case_flops(spec.pass, masks, spec.head_dim, spec.heads_q, spec.heads_kv);
   m.step_seconds = one_value(p.step_seconds);
   m.tflops_total = p.step_seconds > 0 ? m.flops / p.step_seconds / 1e12 : 0;
   m.tflops_per_rank = m.tflops_total / P;

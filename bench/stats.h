@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "bench/options.h"
+#include "masks/head_masks.h"
 #include "reports/report.h"
 
 namespace cpb::bench {
@@ -40,5 +41,14 @@ inline double pass_flops(Pass pass, int64_t area, int64_t head_dim, int64_t head
 
 // max / mean of non-negative values; 1 for an all-zero or empty sample.
 double imbalance(const std::vector<double>& values);
+
+// A case's FLOPs over its masks: one mask for every head gives pass_flops of its
+// area; per-head masks the exact sum over heads. Measured (case runner) and
+// predicted (cpbench model) reports both count with it, so their TFLOP/s pair up.
+inline double case_flops(Pass pass, const HeadMasks& masks, int64_t head_dim, int64_t heads_q,
+                         int64_t heads_kv) {
+  return masks.uniform() ? pass_flops(pass, masks.mean_area(), head_dim, heads_q)
+                         : pass_flops(pass, 1, head_dim, 1) * masks.head_pairs(heads_q, heads_kv);
+}
 
 }  // namespace cpb::bench
