@@ -201,6 +201,22 @@ TEST(Cost, PartialTilesAndDeviceFill) {
   EXPECT_NEAR(kernel_seconds(wide, c), 28e-6, 1e-15);
 }
 
+// rate_by keys_per_row: a call is read at the keys its rows visit, (FULL + PARTIAL)
+// / q-tiles x block_k, clamped to [block_k, S_k]; a full-mask call (every tile of a
+// row visited) reads at S_k as before, and seq_k entries ignore the tiles.
+TEST(Cost, RateKeyIsTheKeysARowVisits) {
+  KernelEntry e;
+  e.block_q = e.block_k = 64;
+  e.rates = {{256, 1.0}, {4096, 4.0}};
+  EXPECT_EQ(rate_key(e, 1024, 4096, 16 * 64), 4096);  // seq_k: the tiles do not matter
+  e.rate_by_keys_per_row = true;
+  EXPECT_EQ(rate_key(e, 1024, 4096, 16 * 64), 4096);   // full: 64 tiles per q-tile row
+  EXPECT_EQ(rate_key(e, 1024, 4096, 16 * 4), 256);     // 4 tiles a row: 256 keys
+  EXPECT_EQ(rate_key(e, 1024, 4096, 1), 64);           // under one tile a row: block_k
+  EXPECT_NEAR(rate_at(e.rates, 1024), 2.5, 1e-12);     // linear in log S between points
+  EXPECT_NEAR(rate_at(e.rates, 1 << 20), 4.0, 1e-12);  // flat past the end
+}
+
 TEST(Profiles, ShippedOnesLoadAndNameWhatIsMissing) {
   const KernelProfile k = load_kernel_profile("h100_flash");
   EXPECT_NO_THROW(k.find("fa3", DType::kBF16, 128, true));
@@ -239,6 +255,16 @@ TEST(Profiles, BadFieldsAreNamed) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("per_token"), std::string::npos) << e.what();
   }
+  kp = to_json(unit_kernels());
+  kp["entries"][0]["rate_by"] = "keys";
+  try {
+    parse_kernel_profile(kp, "k.json");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("rate_by 'keys'"), std::string::npos) << e.what();
+  }
+  kp["entries"][0]["rate_by"] = "keys_per_row";  // written back as read
+  EXPECT_EQ(to_json(parse_kernel_profile(kp, "k.json"))["entries"][0]["rate_by"], "keys_per_row");
   Topology fixed = unit_topology(4);
   fixed.nodes = 2;
   EXPECT_THROW(fixed.check_world(4), InputError);
