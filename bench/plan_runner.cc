@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "bench/case_runner.h"
 #include "bench/rank_failure.h"
@@ -112,7 +113,11 @@ json run_repetitions(const CaseSpec& spec, RunContext& ctx, const SweepRunOption
       reps.push_back(json(r));
       stop = sweep_should_stop(run, pool_progress(reps)) ? 1 : 0;
     }
-    ctx.world->all_reduce(&stop, 1, ReduceOp::kMax);  // rank 0 decides for everyone
+    {  // a rank stopped between repetitions must not leave the others here for ever
+      std::optional<Watchdog::Scope> dog;
+      if (ctx.watchdog) dog.emplace(*ctx.watchdog, spec.id(), spec.timeout_seconds);
+      ctx.world->all_reduce(&stop, 1, ReduceOp::kMax);  // rank 0 decides for everyone
+    }
     if (stop != 0) break;
   }
   return rank == 0 ? pool_repetitions(reps, run.keep_samples) : result;
@@ -176,6 +181,9 @@ int run_cases(Launch& launch, const LaunchPlan& plan, const std::vector<double>&
     if (skip[i] != 0) continue;
     if (rank == 0) in_flight.set(plan.specs[i]);
     json result = run_repetitions(plan.specs[i], launch.ctx, plan.run);
+    // The journal write and its agreement are collective too: a rank stopped between
+    // cases (SIGSTOP, a hung node) ends the job here as it would inside a case.
+    Watchdog::Scope between(dog, plan.specs[i].id(), plan.specs[i].timeout_seconds);
     ++at.ran;
     if (failed(result)) exit_code = 1;
     if (rank == 0) {
