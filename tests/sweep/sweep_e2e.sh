@@ -45,7 +45,13 @@ st = r["cases"][1]["metrics"]["step_seconds"]
 assert st["samples_kind"] == "iteration" and len(st["samples"]) == 6, "repetitions pool per-iteration samples"
 PY
 
-expect 0 "PASS" -- "$CLI" compare run.json resumed.json --threshold 50%
+# The resumed report matches the uninterrupted one case for case on the exact metrics
+# (FLOPs, mask area, bytes, status). Not on times: two launches of 0.06 ms cases on a
+# 2-core machine shared with other tests differ by 2x (a CI run saw +98%); compare's
+# timing verdicts are tested on controlled samples in compare_test and by ci_perf.
+expect 0 "PASS" -- "$CLI" compare run.json resumed.json --metric-threshold step=off
+grep -q "4 matched case(s), 0 regressed, 0 missing from new, 0 only in new" out.txt ||
+  { cat out.txt; fail "resumed report does not match the uninterrupted one case for case"; }
 expect 0 "| P=2 |" -- "$CLI" report run.json --format md
 expect 0 "source,method,world" -- "$CLI" report run.json --format csv --out merged.json
 [[ -s merged.json ]] || fail "merged.json not written"
