@@ -521,7 +521,7 @@ std::vector<std::pair<int64_t, std::string>> parse_doclen_rule(const Parser& p) 
     int64_t max = r.contains("max_seqlen")
                       ? p.integer(k + ".max_seqlen", r["max_seqlen"], 1, kMaxSeqlen, "tokens")
                       : 0;
-    if (!out.empty() && (out.back().first == 0 || max != 0 && max <= out.back().first))
+    if (!out.empty() && (out.back().first == 0 || (max != 0 && max <= out.back().first)))
       p.fail(k, "rules must go by increasing max_seqlen, the one without max_seqlen last");
     out.emplace_back(max, r["doclen"].get<std::string>());
   }

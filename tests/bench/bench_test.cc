@@ -210,7 +210,9 @@ TEST(Options, RunPlansThroughTheSweepPlanner) {
     EXPECT_EQ(c.cp.ring_degree, d.ring) << c.id();
     EXPECT_EQ(c.iters, o.iters);
   }
-  if (!only_one_rank.empty()) EXPECT_EQ(cases.back().method, only_one_rank);
+  if (!only_one_rank.empty()) {
+    EXPECT_EQ(cases.back().method, only_one_rank);
+  }
 }
 
 // `run` is a sweep of one config: its flags and the same values written as a sweep

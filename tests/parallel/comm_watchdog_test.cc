@@ -112,7 +112,9 @@ TEST(World, RejectsUnknownBackend) {
     EXPECT_NE(std::string(e.what()).find("'tcp'"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("auto, self, mpi"), std::string::npos) << e.what();
   }
-  if (!built_with_mpi()) EXPECT_THROW(make_world_communicator(&argc, &argv, "mpi"), InputError);
+  if (!built_with_mpi()) {
+    EXPECT_THROW(make_world_communicator(&argc, &argv, "mpi"), InputError);
+  }
 }
 
 TEST(World, RankTagNamesRankAndHost) {

@@ -110,7 +110,9 @@ TEST(FieldTable, TablesOfferExactlyTheTablesTabulatedFields) {
   for (const auto& m : table_metrics()) got.push_back(m.name);
   EXPECT_EQ(got, want);
   for (const auto& f : case_metric_fields())
-    if (!f.table) EXPECT_THROW(find_table_metric(f.name), InputError) << f.name;
+    if (!f.table) {
+      EXPECT_THROW(find_table_metric(f.name), InputError) << f.name;
+    }
   const ReportSet set = one_case_set();
   for (const auto& name : want) {
     SCOPED_TRACE(name);

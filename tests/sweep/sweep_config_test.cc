@@ -93,7 +93,9 @@ TEST(SweepConfig, TwoDimensionalDegrees) {
   bool saw_loong_w2 = false;
   for (const auto& c : given.cases) {
     EXPECT_EQ(c.ulysses * c.ring, c.world) << c.label();
-    if (c.method == "usp") EXPECT_EQ(c.inner_ring, 1);
+    if (c.method == "usp") {
+      EXPECT_EQ(c.inner_ring, 1);
+    }
     if (c.method == "loongtrain" && c.ring == 4 && c.inner_ring == 2) saw_loong_w2 = true;
   }
   EXPECT_TRUE(saw_loong_w2);
