@@ -36,7 +36,7 @@ int main(int argc, char** argv) {
     delete listeners.Release(listeners.default_result_printer());
     listeners.Append(new RankFailurePrinter);
   }
-  double limit = 240;  // under the ctest TIMEOUT (300 s), so our message wins
+  double limit = 240;  // cpb_add_mpi_test sets it to the ctest TIMEOUT - 20, so our message wins
   if (const char* s = std::getenv("CPB_TEST_WATCHDOG_S")) limit = std::atof(s);
   int failed = 0;
   {
