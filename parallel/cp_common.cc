@@ -229,25 +229,20 @@ int64_t RingAttention::backward_bytes() const {
   return forward_bytes() + int64_t(r) * 2 * tokens_ * s_.heads_kv * s_.head_dim * 4;
 }
 
-void RingAttention::forward(const TensorView& q, const TensorView& k, const TensorView& v,
-                            const TensorView& out, const LseView& lse) {
+// The K/V blocks' walk round the double ring, one for both passes. Each step's hops
+// are posted before `step` runs its kernel, so they are in flight (comm queue) while
+// the kernel runs (compute queue). step(t, i, block): step t = o * inner + i, with
+// `block` the K/V block it sees (K then V, [L, hk, d] each).
+template <class Step>
+void RingAttention::walk_kv(const TensorView& k, const TensorView& v, Step&& step) {
   Execution& x = *s_.exec;
   const Device dev = x.device();
-  const DType dt = s_.dtype;
-  const int64_t hq = s_.heads_q, d = s_.head_dim;
   const std::size_t kv_bytes = kv_[0].bytes();
   // kv_[0], kv_[1]: the outer block (held at inner step 0) and the next one;
   // kv_[2], kv_[3]: inner ring double buffer.
   int outer_cur = 0, outer_next = 1, inner_next = 2;
-  x.copy_rows(k, 0, 0, kv_view(kv_[outer_cur], 0, dt), 0, 0, tokens_, s_.heads_kv, false);
-  x.copy_rows(v, 0, 0, kv_view(kv_[outer_cur], 1, dt), 0, 0, tokens_, s_.heads_kv, false);
-  TensorView acc = buffer_view(acc_out_, DType::kF32, dev, tokens_, hq, d);
-  LseView acc_lse{acc_lse_.f32(), dev, tokens_, hq, hq};
-  TensorView part = buffer_view(part_out_, dt, dev, tokens_, hq, d);
-  LseView part_lse{part_lse_.f32(), dev, tokens_, hq, hq};
-  x.zero(acc);
-  x.fill(acc_lse, -std::numeric_limits<float>::infinity());
-
+  x.copy_rows(k, 0, 0, kv_view(kv_[outer_cur], 0, s_.dtype), 0, 0, tokens_, s_.heads_kv, false);
+  x.copy_rows(v, 0, 0, kv_view(kv_[outer_cur], 1, s_.dtype), 0, 0, tokens_, s_.heads_kv, false);
   for (int o = 0; o < outer_; ++o) {
     std::unique_ptr<CommRequest> outer_req;
     if (o < outer_ - 1) {
@@ -257,27 +252,13 @@ void RingAttention::forward(const TensorView& q, const TensorView& k, const Tens
     }
     int cur = outer_cur;
     for (int i = 0; i < s_.inner; ++i) {
-      // The next hop is posted before this step's kernel, so it is in flight
-      // (comm queue) while the kernel runs (compute queue).
       std::unique_ptr<CommRequest> inner_req;
       if (i < s_.inner - 1) {
         P2POp ops[] = {{P2POp::kSend, peer(0, 1), kv_[cur].data(), kv_bytes, dev},
                        {P2POp::kRecv, peer(0, -1), kv_[inner_next].data(), kv_bytes, dev}};
         inner_req = x.start_p2p(*s_.ring, ops);
       }
-      const int t = o * s_.inner + i;
-      if (!step_empty_[t]) {  // EMPTY step: no kernel call, the block still moves on
-        forward_heads(x, *s_.kernel,
-                      {.q = q,
-                       .k = kv_view(kv_[cur], 0, dt),
-                       .v = kv_view(kv_[cur], 1, dt),
-                       .mask = nullptr,
-                       .out = part,
-                       .lse = part_lse,
-                       .scale = s_.scale},
-                      step_mask_[t]);
-        x.lse_merge(acc, acc_lse, part, part_lse);
-      }
+      step(o * s_.inner + i, i, kv_[cur]);
       if (inner_req) {
         x.complete(inner_req);
         // The block just received becomes current; the old inner buffer is free
@@ -292,6 +273,33 @@ void RingAttention::forward(const TensorView& q, const TensorView& k, const Tens
       std::swap(outer_cur, outer_next);
     }
   }
+}
+
+void RingAttention::forward(const TensorView& q, const TensorView& k, const TensorView& v,
+                            const TensorView& out, const LseView& lse) {
+  Execution& x = *s_.exec;
+  const Device dev = x.device();
+  const DType dt = s_.dtype;
+  const int64_t hq = s_.heads_q, d = s_.head_dim;
+  TensorView acc = buffer_view(acc_out_, DType::kF32, dev, tokens_, hq, d);
+  LseView acc_lse{acc_lse_.f32(), dev, tokens_, hq, hq};
+  TensorView part = buffer_view(part_out_, dt, dev, tokens_, hq, d);
+  LseView part_lse{part_lse_.f32(), dev, tokens_, hq, hq};
+  x.zero(acc);
+  x.fill(acc_lse, -std::numeric_limits<float>::infinity());
+  walk_kv(k, v, [&](int t, int, const ExecBuffer& block) {
+    if (step_empty_[t]) return;  // EMPTY step: no kernel call, the block still moves on
+    forward_heads(x, *s_.kernel,
+                  {.q = q,
+                   .k = kv_view(block, 0, dt),
+                   .v = kv_view(block, 1, dt),
+                   .mask = nullptr,
+                   .out = part,
+                   .lse = part_lse,
+                   .scale = s_.scale},
+                  step_mask_[t]);
+    x.lse_merge(acc, acc_lse, part, part_lse);
+  });
   x.copy_rows(acc, 0, 0, out, 0, 0, tokens_, hq, false);
   x.copy_rows(lse_as_tensor(acc_lse), 0, 0, lse_as_tensor(lse), 0, 0, tokens_, hq, false);
 }
@@ -303,11 +311,7 @@ void RingAttention::backward(const TensorView& q, const TensorView& k, const Ten
   const Device dev = x.device();
   const DType dt = s_.dtype;
   const int r = s_.ring->size();
-  const std::size_t kv_bytes = kv_[0].bytes();
   const std::size_t dkv_bytes = dkv_[0].bytes();
-  int outer_cur = 0, outer_next = 1, inner_next = 2;
-  x.copy_rows(k, 0, 0, kv_view(kv_[outer_cur], 0, dt), 0, 0, tokens_, s_.heads_kv, false);
-  x.copy_rows(v, 0, 0, kv_view(kv_[outer_cur], 1, dt), 0, 0, tokens_, s_.heads_kv, false);
   x.zero(dq);
   // dkv_[tmp]: this step's contribution, then the block's running sum, sent on;
   // dkv_[send]: in flight; dkv_[recv]: arriving from the block's previous holder.
@@ -317,70 +321,43 @@ void RingAttention::backward(const TensorView& q, const TensorView& k, const Ten
     return buffer_view(dkv_[b], DType::kF32, dev, 2 * tokens_, s_.heads_kv, s_.head_dim);
   };
   std::unique_ptr<CommRequest> dkv_req;
-
-  for (int o = 0; o < outer_; ++o) {
-    std::unique_ptr<CommRequest> outer_req;
-    if (o < outer_ - 1) {
-      P2POp ops[] = {{P2POp::kSend, peer(1, 0), kv_[outer_cur].data(), kv_bytes, dev},
-                     {P2POp::kRecv, peer(-1, 0), kv_[outer_next].data(), kv_bytes, dev}};
-      outer_req = x.start_p2p(*s_.ring, ops);
+  walk_kv(k, v, [&](int t, int i, const ExecBuffer& block) {
+    x.zero(dkv_all(tmp));
+    if (!step_empty_[t]) {
+      backward_heads(x, *s_.kernel,
+                     {.q = q,
+                      .k = kv_view(block, 0, dt),
+                      .v = kv_view(block, 1, dt),
+                      .mask = nullptr,
+                      .out = out,
+                      .dout = dout,
+                      .lse = lse,
+                      .dq = dq,
+                      .dk = kv_view(dkv_[tmp], 0, DType::kF32),
+                      .dv = kv_view(dkv_[tmp], 1, DType::kF32),
+                      .scale = s_.scale,
+                      .accumulate = true},
+                     step_mask_[t]);
     }
-    int cur = outer_cur;
-    for (int i = 0; i < s_.inner; ++i) {
-      const int t = o * s_.inner + i;
-      std::unique_ptr<CommRequest> inner_req;
-      if (i < s_.inner - 1) {
-        P2POp ops[] = {{P2POp::kSend, peer(0, 1), kv_[cur].data(), kv_bytes, dev},
-                       {P2POp::kRecv, peer(0, -1), kv_[inner_next].data(), kv_bytes, dev}};
-        inner_req = x.start_p2p(*s_.ring, ops);
-      }
-      x.zero(dkv_all(tmp));
-      if (!step_empty_[t]) {
-        backward_heads(x, *s_.kernel,
-                       {.q = q,
-                        .k = kv_view(kv_[cur], 0, dt),
-                        .v = kv_view(kv_[cur], 1, dt),
-                        .mask = nullptr,
-                        .out = out,
-                        .dout = dout,
-                        .lse = lse,
-                        .dq = dq,
-                        .dk = kv_view(dkv_[tmp], 0, DType::kF32),
-                        .dv = kv_view(dkv_[tmp], 1, DType::kF32),
-                        .scale = s_.scale,
-                        .accumulate = true},
-                       step_mask_[t]);
-      }
-      if (t > 0) {  // add what earlier holders of this block accumulated
-        x.complete(dkv_req);
-        x.copy_rows(dkv_all(recv), 0, 0, dkv_all(tmp), 0, 0, 2 * tokens_, s_.heads_kv, true);
-      }
-      std::swap(tmp, send);  // the old send buffer is free: its request was completed
-      if (r > 1) {
-        // Next holder of this block: one hop round the inner ring, or at the end
-        // of an inner round one hop diagonally (next outer ring, next position);
-        // after the last step that hop is the block's home.
-        const bool round_end = i == s_.inner - 1;
-        P2POp ops[] = {
-            {P2POp::kSend, round_end ? peer(1, 1) : peer(0, 1), dkv_[send].data(), dkv_bytes, dev},
-            {P2POp::kRecv, round_end ? peer(-1, -1) : peer(0, -1), dkv_[recv].data(), dkv_bytes,
-             dev}};
-        dkv_req = x.start_p2p(*s_.ring, ops);
-      } else {
-        std::swap(send, recv);
-      }
-      if (inner_req) {
-        x.complete(inner_req);
-        int freed = cur == outer_cur ? (inner_next == 2 ? 3 : 2) : cur;
-        cur = inner_next;
-        inner_next = freed;
-      }
+    if (t > 0) {  // add what earlier holders of this block accumulated
+      x.complete(dkv_req);
+      x.copy_rows(dkv_all(recv), 0, 0, dkv_all(tmp), 0, 0, 2 * tokens_, s_.heads_kv, true);
     }
-    if (outer_req) {
-      x.complete(outer_req);
-      std::swap(outer_cur, outer_next);
+    std::swap(tmp, send);  // the old send buffer is free: its request was completed
+    if (r > 1) {
+      // Next holder of this block: one hop round the inner ring, or at the end
+      // of an inner round one hop diagonally (next outer ring, next position);
+      // after the last step that hop is the block's home.
+      const bool round_end = i == s_.inner - 1;
+      P2POp ops[] = {
+          {P2POp::kSend, round_end ? peer(1, 1) : peer(0, 1), dkv_[send].data(), dkv_bytes, dev},
+          {P2POp::kRecv, round_end ? peer(-1, -1) : peer(0, -1), dkv_[recv].data(), dkv_bytes,
+           dev}};
+      dkv_req = x.start_p2p(*s_.ring, ops);
+    } else {
+      std::swap(send, recv);
     }
-  }
+  });
   x.complete(dkv_req);
   x.copy_rows(kv_view(dkv_[recv], 0, DType::kF32), 0, 0, dk, 0, 0, tokens_, s_.heads_kv, false);
   x.copy_rows(kv_view(dkv_[recv], 1, DType::kF32), 0, 0, dv, 0, 0, tokens_, s_.heads_kv, false);

@@ -127,6 +127,9 @@ class RingAttention {
 
  private:
   int peer(int da, int db) const;  // member at (a + da, b + db), wrapped
+  // Moves the K/V blocks round the double ring, calling step(t, i, block) at each step.
+  template <class Step>
+  void walk_kv(const TensorView& k, const TensorView& v, Step&& step);
   TensorView kv_view(const ExecBuffer& b, int which, DType dt) const;  // 0 = K, 1 = V
 
   Setup s_{};
