@@ -274,6 +274,15 @@ def chart_tflops(cases, sources, out_dir, formats, written):
         series[(group, mask_label(p.get("mask")))].append(
             (p["seq"], c["metrics"]["tflops_per_rank"]))
         shapes.add(shape_label(p))
+    what = "single rank" if single else "all methods"
+    return chart_vs_seq(series, "TFLOP/s per rank (mask-area FLOPs)",
+                        f"Attention throughput vs sequence length, per kernel and mask, {what}\n"
+                        + "; ".join(sorted(shapes)),
+                        sources, out_dir, "tflops_vs_seqlen", formats, written)
+
+
+def chart_vs_seq(series, ylabel, title, sources, out_dir, name, formats, written):
+    """One line per (group, mask) of series[(group, mask)] = [(S, y)], S on a log axis."""
     if not series:
         return False
     fig, ax = new_figure(figsize=(8 + (3 if len(series) > 6 else 0), 5))
@@ -284,14 +293,12 @@ def chart_tflops(cases, sources, out_dir, formats, written):
                 **style(group, mask))
     ax.set_xscale("log", base=2)
     ax.set_xlabel("sequence length S (tokens)")
-    ax.set_ylabel("TFLOP/s per rank (mask-area FLOPs)")
-    what = "single rank" if single else "all methods"
-    ax.set_title(f"Attention throughput vs sequence length, per kernel and mask, {what}\n"
-                 + "; ".join(sorted(shapes)), fontsize=10)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
     ax.grid(True, alpha=0.3)
     legend(ax, len(series))
     footnote(fig, sources)
-    save(fig, out_dir, "tflops_vs_seqlen", formats, written)
+    save(fig, out_dir, name, formats, written)
     return True
 
 
@@ -371,23 +378,9 @@ def chart_memory(cases, sources, out_dir, formats, written):
         group = " ".join(x for x in (method_label(p), f"P={world_of(c)}", setting(p)) if x)
         series[(group, mask_label(p.get("mask")))].append(
             (p["seq"], c["metrics"]["peak_rss_bytes_max"] / 2**20))
-    if not series:
-        return False
-    fig, ax = new_figure(figsize=(8 + (3 if len(series) > 6 else 0), 5))
-    style = Styler()
-    for (group, mask), pts in sorted(series.items()):
-        pts.sort()
-        ax.plot([x for x, _ in pts], [y for _, y in pts], label=f"{group} · {mask}",
-                **style(group, mask))
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("sequence length S (tokens)")
-    ax.set_ylabel("peak memory per rank (MiB, max over ranks)")
-    ax.set_title("Peak memory vs sequence length (host RSS high-water mark)", fontsize=10)
-    ax.grid(True, alpha=0.3)
-    legend(ax, len(series))
-    footnote(fig, sources)
-    save(fig, out_dir, "memory_vs_seqlen", formats, written)
-    return True
+    return chart_vs_seq(series, "peak memory per rank (MiB, max over ranks)",
+                        "Peak memory vs sequence length (host RSS high-water mark)",
+                        sources, out_dir, "memory_vs_seqlen", formats, written)
 
 
 def chart_breakdown(cases, sources, out_dir, formats, written):
