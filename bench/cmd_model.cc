@@ -28,38 +28,13 @@ namespace cpb::bench {
 
 void ModelCaseFlags::add(CLI::App* sub, bool layout) {
   sub->add_option("--kernel", kernel, "kernel name in the kernel profile (default: its first)");
-  sub->add_option("--mask", masks, "mask kind(s), comma list (default causal)");
-  sub->add_option("--seq", seqs, "sequence length(s), comma list, k/M suffixes (default 1024)");
-  sub->add_option("--heads", opt.heads_q, "query heads Hq (default 8)");
-  sub->add_option("--kv-heads", opt.heads_kv, "key/value heads Hkv (default Hq)");
-  sub->add_option("--head-dim", opt.head_dim, "head dim D (default 64)");
-  sub->add_option("--dtype", opt.dtype, "fp32 | bf16 | fp16 (default fp32)");
-  sub->add_option("--pass", opt.pass, "fwd | bwd | fwd+bwd (default fwd+bwd)");
-  sub->add_option("--method", methods,
-                  layout ? "CP method(s), comma list (default none)" : "only these methods");
-  sub->add_option("--sharding", shardings,
-                  layout ? "sharding(s), comma list (default contiguous)" : "only these shardings");
-  if (layout) {
-    sub->add_option("--degrees", opt.degrees, "u<U>r<R>, e.g. u2r2 (default auto)");
-    sub->add_option("--inner-ring", inner_ring,
-                    "inner ring width W, for methods with a double ring");
-    sub->add_option("--placement", placement, "contiguous | strided");
-  }
-  mask_seed_opt = sub->add_option("--mask-seed", mask_seed, "document sampling seed (default 0)");
-  mask_flags.add(*sub);
+  add_shape(*sub);
+  add_layout(*sub, layout);
 }
 
 RunOptions ModelCaseFlags::run_options() const {
-  RunOptions o = opt;
+  RunOptions o = options();
   o.kernels = {"cpu_flash"};  // expansion checks names against the registry; set after
-  o.masks = split_list(masks, "--mask");
-  o.seqs = parse_size_list(seqs, "--seq");
-  o.methods = split_list(methods, "--method");
-  o.shardings = split_list(shardings, "--sharding");
-  o.mask_params = mask_flags.params();
-  if (mask_seed_opt->count()) o.mask_seed = mask_seed;
-  if (inner_ring > 0) o.inner_ring = inner_ring;
-  if (!placement.empty()) o.placement = placement;
   o.warmup = 0;
   o.iters = 1;
   return o;

@@ -25,6 +25,7 @@
 #include <mpi.h>
 #endif
 
+#include "bench/case_flags.h"
 #include "bench/case_runner.h"
 #include "bench/cli_checks.h"
 #include "bench/commands.h"
@@ -254,61 +255,26 @@ int cmd_run(const RunOptions& opt, const LaunchFiles& files, bool dry_run,
   return exit_code;
 }
 
-// `cpbench run`'s flags, bound to one struct that outlives parsing.
-struct RunArgs {
-  RunOptions opt;
-  std::string kernels = "cpu_flash", masks = "causal", seqs = "1024", methods = "none",
-              shardings = "contiguous", placement;
-  MaskFlags mask_flags;
-  uint64_t mask_seed = 0;
-  int inner_ring = 1;
-  CLI::Option *mask_seed_opt = nullptr, *inner_ring_opt = nullptr, *placement_opt = nullptr;
+// `cpbench run`'s flags, bound to one struct that outlives parsing: what a case is
+// (bench/case_flags.h, shared with model and plan), then run's own.
+struct RunArgs : CaseFlags {
+  std::string kernels = "cpu_flash";
   LaunchFiles files;
   bool dry_run = false;
 
-  // The options as given, lists split; values are checked by plan_run.
   RunOptions options() const {
-    RunOptions o = opt;
+    RunOptions o = CaseFlags::options();
     o.kernels = split_list(kernels, "--kernel");
-    o.masks = split_list(masks, "--mask");
-    o.seqs = parse_size_list(seqs, "--seq");
-    o.methods = split_list(methods, "--method");
-    o.shardings = split_list(shardings, "--sharding");
-    o.mask_params = mask_flags.params();
-    if (mask_seed_opt->count()) o.mask_seed = mask_seed;
-    if (inner_ring_opt->count()) o.inner_ring = inner_ring;
-    if (placement_opt->count()) o.placement = placement;
     o.out = files.out;
     return o;
   }
 };
 
-// CLI11 would wrap a negative into an unsigned seed (-1 -> 2^64-1): refuse it instead.
-CLI::Validator non_negative() {
-  return CLI::Validator(
-      [](std::string& s) -> std::string {
-        return s.find('-') == std::string::npos ? "" : "'" + s + "' is negative; seeds are >= 0";
-      },
-      "SEED >= 0", "non_negative");
-}
-
 // What one case is: kernel, mask, sizes, dtype, pass, iterations, seeds.
 void add_case_flags(CLI::App& run, RunArgs& a) {
   RunOptions& o = a.opt;
   run.add_option("--kernel", a.kernels, "kernel name(s), comma list (default cpu_flash)");
-  run.add_option("--mask", a.masks, "mask kind(s), comma list (default causal)");
-  a.mask_flags.add(run);
-  a.mask_seed_opt =
-      run.add_option("--mask-seed", a.mask_seed, "document sampling seed (default: --seed)")
-          ->check(non_negative());
-  run.add_option("--seq", a.seqs, "sequence length(s) S, comma list, k/M suffixes (default 1024)");
-  run.add_option("--heads", o.heads_q, "query heads Hq (default 8)");
-  // Left out, Hkv = Hq; an explicit 0 is refused rather than read as "left out".
-  run.add_option("--kv-heads", o.heads_kv, "key/value heads Hkv (default Hq)")
-      ->check(CLI::Range(int64_t{1}, kMaxHeads));
-  run.add_option("--head-dim", o.head_dim, "head dim D (default 64)");
-  run.add_option("--dtype", o.dtype, "fp32 | bf16 | fp16 (default fp32)");
-  run.add_option("--pass", o.pass, "fwd | bwd | fwd+bwd (default fwd+bwd)");
+  a.add_shape(run);
   // Ranges here too, so a value beyond int names the limit, not "Could not convert".
   run.add_option("--warmup", o.warmup, "untimed iterations (default 1)")
       ->check(CLI::Range(int64_t{0}, kMaxIterations));
@@ -325,15 +291,7 @@ void add_case_flags(CLI::App& run, RunArgs& a) {
 
 // Context parallelism: methods, layout, sharding, communicator.
 void add_cp_flags(CLI::App& run, RunArgs& a) {
-  run.add_option("--method", a.methods, "CP method(s), comma list (default none)");
-  run.add_option("--degrees", a.opt.degrees, "u<U>r<R>, e.g. u2r2, u4, r4 (default auto)");
-  // Optional: given while no listed method reads it is exit 2 (plan_run).
-  a.inner_ring_opt =
-      run.add_option("--inner-ring", a.inner_ring,
-                     "inner ring width W, for methods with a double ring (default: the method's)");
-  a.placement_opt = run.add_option("--placement", a.placement,
-                                   "contiguous | strided, for 2-D methods (default: the method's)");
-  run.add_option("--sharding", a.shardings, "sharding(s), comma list (default contiguous)");
+  a.add_layout(run, true);
   run.add_option("--comm", a.opt.comm,
                  "communicator backend: auto | self | mpi | nccl (default auto)");
 }

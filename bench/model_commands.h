@@ -10,21 +10,15 @@
 #include <utility>
 #include <vector>
 
-#include "bench/mask_flags.h"
+#include "bench/case_flags.h"
 #include "bench/options.h"
 
 namespace cpb::bench {
 
-// Case options shared by model and plan: run's names and meanings.
-struct ModelCaseFlags {
-  RunOptions opt;
+// Case options of model and plan: run's (bench/case_flags.h) and one --kernel, a
+// name in the kernel profile.
+struct ModelCaseFlags : CaseFlags {
   std::string kernel;
-  std::string masks = "causal", seqs = "1024", methods = "none", shardings = "contiguous";
-  int inner_ring = 0;
-  std::string placement;
-  uint64_t mask_seed = 0;
-  MaskFlags mask_flags;  // the same mask flags as `run` (bench/mask_flags.h)
-  CLI::Option* mask_seed_opt = nullptr;
   void add(CLI::App* sub, bool layout);  // layout: --degrees, --inner-ring, --placement
   RunOptions run_options() const;
 };
