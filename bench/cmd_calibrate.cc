@@ -64,32 +64,35 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// Buffers of one kernel call at S x S (host tensors).
+// Buffers of one kernel call of Sq query rows against Sk keys (host tensors).
 struct CallBuffers {
   std::vector<std::byte> q, k, v, out, dout;
   std::vector<float> lse, dq, dk, dv;
   TensorView tq, tk, tv, tout, tdout, tdq, tdk, tdv;
   LseView tlse;
-  CallBuffers(int64_t S, int64_t H, int64_t D, DType dt) {
-    const std::size_t n = S * H * D, es = dtype_size(dt);
-    for (auto* b : {&q, &k, &v, &out, &dout}) b->assign(n * es, std::byte{0});
-    lse.assign(S * H, 0.f);
-    for (auto* b : {&dq, &dk, &dv}) b->assign(n, 0.f);
-    auto view = [&](void* p, DType t) { return packed_view(p, t, Device::kCpu, S, H, D); };
-    tq = view(q.data(), dt);
-    tk = view(k.data(), dt);
-    tv = view(v.data(), dt);
-    tout = view(out.data(), dt);
-    tdout = view(dout.data(), dt);
-    tdq = view(dq.data(), DType::kF32);
-    tdk = view(dk.data(), DType::kF32);
-    tdv = view(dv.data(), DType::kF32);
-    tlse = {lse.data(), Device::kCpu, S, H, H};
-    const std::vector<Range> all = {{0, S}};
-    fill_tensor(tq, 1, FillTensor::kQ, all);
-    fill_tensor(tk, 1, FillTensor::kK, all);
-    fill_tensor(tv, 1, FillTensor::kV, all);
-    fill_tensor(tdout, 1, FillTensor::kDout, all);
+  CallBuffers(int64_t Sq, int64_t Sk, int64_t H, int64_t D, DType dt) {
+    const std::size_t nq = Sq * H * D, nk = Sk * H * D, es = dtype_size(dt);
+    for (auto* b : {&q, &out, &dout}) b->assign(nq * es, std::byte{0});
+    for (auto* b : {&k, &v}) b->assign(nk * es, std::byte{0});
+    lse.assign(Sq * H, 0.f);
+    dq.assign(nq, 0.f);
+    for (auto* b : {&dk, &dv}) b->assign(nk, 0.f);
+    auto view = [&](void* p, DType t, int64_t S) {
+      return packed_view(p, t, Device::kCpu, S, H, D);
+    };
+    tq = view(q.data(), dt, Sq);
+    tk = view(k.data(), dt, Sk);
+    tv = view(v.data(), dt, Sk);
+    tout = view(out.data(), dt, Sq);
+    tdout = view(dout.data(), dt, Sq);
+    tdq = view(dq.data(), DType::kF32, Sq);
+    tdk = view(dk.data(), DType::kF32, Sk);
+    tdv = view(dv.data(), DType::kF32, Sk);
+    tlse = {lse.data(), Device::kCpu, Sq, H, H};
+    fill_tensor(tq, 1, FillTensor::kQ, {{0, Sq}});
+    fill_tensor(tk, 1, FillTensor::kK, {{0, Sk}});
+    fill_tensor(tv, 1, FillTensor::kV, {{0, Sk}});
+    fill_tensor(tdout, 1, FillTensor::kDout, {{0, Sq}});
   }
 };
 
@@ -130,6 +133,52 @@ double time_call(Kernel& k, const Mask& m, CallBuffers& b, bool bwd, int reps) {
   return median(t);
 }
 
+// Which length a pass's rate follows, measured rather than assumed: calls of S/2
+// query rows against S keys (full mask) at the table's two largest sizes, against the
+// square table read at their keys (keys_per_row) and at their rows (seq_q). On this
+// project's CPU kernel the forward follows the keys each row streams, while the
+// backward streams every query row of the call for each key tile and follows the
+// rows. The closer reading wins; keys_per_row where the table cannot tell them apart.
+model::RateBy measure_rate_by(Kernel& k, const CalibrateArgs& a, DType dt,
+                              const model::KernelEntry& e, double flop_per_tile,
+                              nlohmann::json& raw) {
+  const char* pass = e.backward ? "bwd" : "fwd";
+  double by_keys = 0, by_rows = 0;
+  int n = 0;
+  for (std::size_t i = e.rates.size() >= 3 ? e.rates.size() - 2 : 1; i < e.rates.size(); ++i) {
+    const int64_t S = e.rates[i].seq_k, rows = S / 2;
+    CallBuffers b(rows, S, a.heads, a.head_dim, dt);
+    const Mask m = make_mask(example_mask_spec("full", S), S).restrict(Range{0, rows}, Range{0, S});
+    const TileCounts tc = count_tiles(m, a.block, a.block);
+    const double t = time_call(k, m, b, e.backward, a.reps);
+    const double tflops = tc.full * flop_per_tile / t / 1e12;
+    ++n;
+    by_keys += std::abs(std::log(tflops / model::rate_at(e.rates, S)));
+    by_rows += std::abs(std::log(tflops / model::rate_at(e.rates, rows)));
+    raw.push_back({{"pass", pass},
+                   {"mask", "full"},
+                   {"seq_q", rows},
+                   {"seq", S},
+                   {"full_tiles", tc.full},
+                   {"partial_tiles", tc.partial},
+                   {"seconds", t}});
+    fmt::print(stderr, "calibrate {} {} full {} rows x {} keys: {:.3f} ms, {:.3f} TFLOP/s\n",
+               a.kernel, pass, rows, S, t * 1e3, tflops);
+  }
+  if (n > 0) by_keys /= n, by_rows /= n;
+  const model::RateBy by = by_rows < by_keys ? model::RateBy::kSeqQ : model::RateBy::kKeysPerRow;
+  // The evidence goes into the file: scripts/perf/median_profile.py decides again from
+  // the median of several processes' errors.
+  raw.push_back({{"pass", pass},
+                 {"rate_by_error", {{"keys_per_row", by_keys}, {"seq_q", by_rows}}},
+                 {"rate_by", model::to_string(by)}});
+  fmt::print(stderr,
+             "calibrate {} {}: rate read at {} (mean |log error| of the table read at the keys "
+             "{:.3f}, at the rows {:.3f})\n",
+             a.kernel, pass, model::to_string(by), by_keys, by_rows);
+  return by;
+}
+
 model::KernelEntry calibrate_pass(Kernel& k, const CalibrateArgs& a, DType dt, bool bwd,
                                   nlohmann::json& raw) {
   model::KernelEntry e{.kernel = a.kernel,
@@ -139,12 +188,12 @@ model::KernelEntry calibrate_pass(Kernel& k, const CalibrateArgs& a, DType dt, b
                        .block_q = a.block,
                        .block_k = a.block,
                        .parallel_units = omp_get_max_threads(),
-                       .rate_by_keys_per_row = true};
+                       .rate_by = model::RateBy::kKeysPerRow};
   const double flop_per_tile = (bwd ? 10.0 : 4.0) * a.block * a.block * a.head_dim * a.heads;
   const char* pass = bwd ? "bwd" : "fwd";
   // Full masks: every tile FULL, the rate by key length.
   for (int64_t S = 4 * a.block; S <= a.max_seq; S *= 2) {
-    CallBuffers b(S, a.heads, a.head_dim, dt);
+    CallBuffers b(S, S, a.heads, a.head_dim, dt);
     const Mask m = make_mask(example_mask_spec("full", S), S);
     const TileCounts tc = count_tiles(m, a.block, a.block);
     const double t = time_call(k, m, b, bwd, a.reps);
@@ -163,7 +212,8 @@ model::KernelEntry calibrate_pass(Kernel& k, const CalibrateArgs& a, DType dt, b
               a.block);
   // Lower densities at the largest size: what a PARTIAL tile costs in FULL tiles.
   const int64_t S = e.rates.back().seq_k;
-  CallBuffers b(S, a.heads, a.head_dim, dt);
+  e.rate_by = measure_rate_by(k, a, dt, e, flop_per_tile, raw);
+  CallBuffers b(S, S, a.heads, a.head_dim, dt);
   std::vector<double> factors;
   for (const char* kind : {"causal", "causal_sliding_window", "causal_document", "document"}) {
     const Mask m = make_mask(example_mask_spec(kind, S, 1), S);

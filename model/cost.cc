@@ -21,7 +21,8 @@ double rate_at(const std::vector<KernelRate>& rates, int64_t seq_k) {
 }
 
 int64_t rate_key(const KernelEntry& e, int64_t seq_q, int64_t seq_k, int64_t tiles) {
-  if (!e.rate_by_keys_per_row || seq_q <= 0) return seq_k;
+  if (e.rate_by == RateBy::kSeqQ && seq_q > 0) return seq_q;
+  if (e.rate_by != RateBy::kKeysPerRow || seq_q <= 0) return seq_k;
   const double q_tiles = std::ceil(double(seq_q) / double(e.block_q));
   const double keys = std::ceil(double(tiles) / q_tiles) * double(e.block_k);
   return std::clamp<int64_t>(static_cast<int64_t>(keys), std::min(e.block_k, seq_k), seq_k);

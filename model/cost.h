@@ -18,8 +18,8 @@ namespace cpb::model {
 // flat beyond its ends.
 double rate_at(const std::vector<KernelRate>& rates, int64_t seq_k);
 
-// Where a call's rate is read in the table: its seq_k, or the keys its query rows
-// visit on average (KernelEntry::rate_by_keys_per_row).
+// Where a call's rate is read in the table: its seq_k, the keys its query rows visit
+// on average, or its seq_q (KernelEntry::rate_by).
 int64_t rate_key(const KernelEntry& e, int64_t seq_q, int64_t seq_k, int64_t tiles);
 
 // FLOP of one kernel call counted from its tiles at the SCHEMA convention

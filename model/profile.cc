@@ -87,9 +87,11 @@ KernelEntry parse_entry(const json& e, const std::string& where) {
   k.parallel_units = static_cast<int64_t>(number_or(e, "parallel_units", where, 1, 1));
   if (e.contains("rate_by")) {
     const std::string by = text(e, "rate_by", where);
-    CPB_REQUIRE(by == "seq_k" || by == "keys_per_row",
-                "{}: rate_by '{}' must be seq_k or keys_per_row", where, by);
-    k.rate_by_keys_per_row = by == "keys_per_row";
+    CPB_REQUIRE(by == "seq_k" || by == "keys_per_row" || by == "seq_q",
+                "{}: rate_by '{}' must be seq_k, keys_per_row or seq_q", where, by);
+    k.rate_by = by == "keys_per_row" ? RateBy::kKeysPerRow
+                : by == "seq_q"      ? RateBy::kSeqQ
+                                     : RateBy::kSeqK;
   }
   const json& rates = field(e, "tflops_by_seq_k", where);
   CPB_REQUIRE(rates.is_array() && !rates.empty(),
@@ -127,6 +129,18 @@ LinkClass parse_link(const json& j, const char* key, const std::string& where) {
 }
 
 }  // namespace
+
+const char* to_string(RateBy by) {
+  switch (by) {
+    case RateBy::kKeysPerRow:
+      return "keys_per_row";
+    case RateBy::kSeqQ:
+      return "seq_q";
+    case RateBy::kSeqK:
+      break;
+  }
+  return "seq_k";
+}
 
 const KernelEntry& KernelProfile::find(const std::string& kernel, DType dtype, int64_t head_dim,
                                        bool backward) const {
@@ -233,7 +247,7 @@ json to_json(const KernelProfile& p) {
                        {"partial_cost", e.partial_cost},
                        {"parallel_units", e.parallel_units},
                        {"tflops_by_seq_k", rates},
-                       {"rate_by", e.rate_by_keys_per_row ? "keys_per_row" : "seq_k"},
+                       {"rate_by", to_string(e.rate_by)},
                        {"scratch_bytes",
                         {{"per_q_head", e.scratch.per_q_head},
                          {"per_k_kv_head_gqa", e.scratch.per_k_kv_head_gqa},

@@ -32,6 +32,9 @@ struct KernelScratch {
   double per_k_q_head_gqa = 0;   // per key token and query head, only when Hq > Hkv
 };
 
+enum class RateBy { kSeqK, kKeysPerRow, kSeqQ };
+const char* to_string(RateBy by);
+
 struct KernelEntry {
   std::string kernel;  // name as the profile knows it (cpu_flash, fa2, fa3, cudnn, ...)
   DType dtype = DType::kBF16;
@@ -47,7 +50,10 @@ struct KernelEntry {
   // on average, (FULL + PARTIAL tiles) / q-tiles x block_k, which equals seq_k for
   // the full masks a table is measured on; a masked call then runs at the rate of
   // the rows it really has (a CPU kernel's cache working set is one row's keys).
-  bool rate_by_keys_per_row = false;
+  // "seq_q": the call's query rows, which equal seq_k on the square calls a table is
+  // measured on; for a backward that streams every query row of the call for each
+  // key tile (cpu_flash), so its working set grows with the rows, not the keys.
+  RateBy rate_by = RateBy::kSeqK;
   KernelScratch scratch;  // "scratch_bytes" (optional: none)
   std::string source;     // where the figures come from
 };

@@ -8,12 +8,32 @@ model_validation.sh calibrates the kernel with P concurrent `cpbench calibrate
 Their profiles differ: a process that runs a phase while another has finished runs
 it faster, and the partial-tile factor, a difference of two timings, swings from
 0.1 to 4 between processes. The median of each figure over the processes (rate at
-each S, partial factor, memory bandwidth) is the profile the model reads; the first
-input gives everything else. Only the standard library: runs with any python3.
+each S, partial factor, memory bandwidth) is the profile the model reads; the rate
+coordinate (rate_by) is chosen again from the median of the processes' evidence; the
+first input gives everything else. Only the standard library: runs with any python3.
 """
 import json
 import statistics
 import sys
+
+
+def rate_by_error(profile, pass_):
+    """calibrate's evidence for a pass: the table's error read at the keys / the rows."""
+    for m in profile.get("measurements", []):
+        if m.get("pass") == pass_ and "rate_by_error" in m:
+            return m["rate_by_error"]
+    return None
+
+
+def decide_rate_by(entry, errors):
+    """The reading with the smaller median error over the processes (calibrate's rule:
+    seq_q only when it is strictly closer), so one noisy process does not decide."""
+    errors = [e for e in errors if e]
+    if not errors:
+        return
+    keys = statistics.median(e["keys_per_row"] for e in errors)
+    rows = statistics.median(e["seq_q"] for e in errors)
+    entry["rate_by"] = "seq_q" if rows < keys else "keys_per_row"
 
 
 def main(out, paths):
@@ -31,6 +51,7 @@ def main(out, paths):
         entry["tflops_by_seq_k"] = [
             [s, statistics.median(p["tflops_by_seq_k"][j][1] for p in peers)]
             for j, (s, _) in enumerate(entry["tflops_by_seq_k"])]
+        decide_rate_by(entry, [rate_by_error(p, entry["pass"]) for p in profiles])
         entry["source"] += f"; median of {len(paths)} processes measured side by side"
     merged["sources"].append(
         f"median_profile.py: element-wise median of {len(paths)} concurrent calibrations")

@@ -23,6 +23,29 @@ grep -q "NCCL" comm.json || fail "comm.json does not say whether NCCL was measur
 if ! grep -q "over NCCL on device buffers" comm.json; then
   grep -q "NCCL not measured" calibrate.log || fail "calibrate --comm did not say NCCL was not measured"
 fi
+# Each pass's rate coordinate is measured (S/2 rows x S keys against the square table),
+# its evidence kept; median_profile.py decides again from the median of the evidence.
+python3 - "$(dirname "$0")/../../scripts/perf/median_profile.py" <<'PY' || fail "rate_by evidence"
+import copy, json, subprocess, sys
+k = json.load(open("kernel.json"))
+ev = {m["pass"]: m for m in k["measurements"] if "rate_by_error" in m}
+assert set(ev) == {"fwd", "bwd"}, ev
+for e in k["entries"]:
+    assert e["rate_by"] == ev[e["pass"]]["rate_by"] in ("keys_per_row", "seq_q"), e
+    rect = [m for m in k["measurements"] if m["pass"] == e["pass"] and "seq_q" in m]
+    assert rect and all(2 * m["seq_q"] == m["seq"] for m in rect), rect
+def with_errors(keys, rows):
+    c = copy.deepcopy(k)
+    for m in c["measurements"]:
+        if "rate_by_error" in m:
+            m["rate_by_error"] = {"keys_per_row": keys, "seq_q": rows}
+    return c
+for name, (keys, rows) in {"a": (0.1, 0.2), "b": (0.3, 0.1), "c": (0.3, 0.2)}.items():
+    json.dump(with_errors(keys, rows), open(f"{name}.json", "w"))
+subprocess.run([sys.executable, sys.argv[1], "median.json", "a.json", "b.json", "c.json"], check=True)
+# medians: keys 0.3, rows 0.2: the rows are closer
+assert all(e["rate_by"] == "seq_q" for e in json.load(open("median.json"))["entries"])
+PY
 plan=(plan --world 2 --kernel cpu_flash --kernel-profile kernel.json --topology comm.json
       --seq 512 "${shape[@]}" --mask causal)
 

@@ -209,10 +209,13 @@ TEST(Cost, RateKeyIsTheKeysARowVisits) {
   e.block_q = e.block_k = 64;
   e.rates = {{256, 1.0}, {4096, 4.0}};
   EXPECT_EQ(rate_key(e, 1024, 4096, 16 * 64), 4096);  // seq_k: the tiles do not matter
-  e.rate_by_keys_per_row = true;
+  e.rate_by = RateBy::kKeysPerRow;
   EXPECT_EQ(rate_key(e, 1024, 4096, 16 * 64), 4096);   // full: 64 tiles per q-tile row
   EXPECT_EQ(rate_key(e, 1024, 4096, 16 * 4), 256);     // 4 tiles a row: 256 keys
   EXPECT_EQ(rate_key(e, 1024, 4096, 1), 64);           // under one tile a row: block_k
+  e.rate_by = RateBy::kSeqQ;  // the call's query rows, whatever the mask
+  EXPECT_EQ(rate_key(e, 1024, 4096, 16 * 64), 1024);
+  EXPECT_EQ(rate_key(e, 1024, 4096, 1), 1024);
   EXPECT_NEAR(rate_at(e.rates, 1024), 2.5, 1e-12);     // linear in log S between points
   EXPECT_NEAR(rate_at(e.rates, 1 << 20), 4.0, 1e-12);  // flat past the end
 }
@@ -263,8 +266,10 @@ TEST(Profiles, BadFieldsAreNamed) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("rate_by 'keys'"), std::string::npos) << e.what();
   }
-  kp["entries"][0]["rate_by"] = "keys_per_row";  // written back as read
-  EXPECT_EQ(to_json(parse_kernel_profile(kp, "k.json"))["entries"][0]["rate_by"], "keys_per_row");
+  for (const char* by : {"keys_per_row", "seq_q", "seq_k"}) {  // written back as read
+    kp["entries"][0]["rate_by"] = by;
+    EXPECT_EQ(to_json(parse_kernel_profile(kp, "k.json"))["entries"][0]["rate_by"], by);
+  }
   Topology fixed = unit_topology(4);
   fixed.nodes = 2;
   EXPECT_THROW(fixed.check_world(4), InputError);
