@@ -210,10 +210,10 @@ TEST(Cost, RateKeyIsTheKeysARowVisits) {
   e.rates = {{256, 1.0}, {4096, 4.0}};
   EXPECT_EQ(rate_key(e, 1024, 4096, 16 * 64), 4096);  // seq_k: the tiles do not matter
   e.rate_by = RateBy::kKeysPerRow;
-  EXPECT_EQ(rate_key(e, 1024, 4096, 16 * 64), 4096);   // full: 64 tiles per q-tile row
-  EXPECT_EQ(rate_key(e, 1024, 4096, 16 * 4), 256);     // 4 tiles a row: 256 keys
-  EXPECT_EQ(rate_key(e, 1024, 4096, 1), 64);           // under one tile a row: block_k
-  e.rate_by = RateBy::kSeqQ;  // the call's query rows, whatever the mask
+  EXPECT_EQ(rate_key(e, 1024, 4096, 16 * 64), 4096);  // full: 64 tiles per q-tile row
+  EXPECT_EQ(rate_key(e, 1024, 4096, 16 * 4), 256);    // 4 tiles a row: 256 keys
+  EXPECT_EQ(rate_key(e, 1024, 4096, 1), 64);          // under one tile a row: block_k
+  e.rate_by = RateBy::kSeqQ;                          // the call's query rows, whatever the mask
   EXPECT_EQ(rate_key(e, 1024, 4096, 16 * 64), 1024);
   EXPECT_EQ(rate_key(e, 1024, 4096, 1), 1024);
   EXPECT_NEAR(rate_at(e.rates, 1024), 2.5, 1e-12);     // linear in log S between points
